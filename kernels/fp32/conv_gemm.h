@@ -1,0 +1,61 @@
+/*
+ * FP32 GEMM microkernel and packing for convolutions run as implicit GEMMs:
+ *
+ *   C[i][j] (+)= sum_{k < kc} A[k * 6 + i] * B[k * 16 + j]
+ *
+ * for i < mr (<= 6) output channels and j < nr (<= 16) output pixels. A is
+ * a weight panel packed k-major, 6 channels per k (rows past the matrix
+ * zero); B a pixel panel packed k-major, 16 pixels per k (columns past the
+ * matrix zero). Only the mr x nr corner of C is written, row stride ldc;
+ * accumulate = 0 overwrites it, 1 adds to it.
+ */
+#ifndef QI_KERNELS_FP32_CONV_GEMM_H
+#define QI_KERNELS_FP32_CONV_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QI_F32_GEMM_MR 6
+#define QI_F32_GEMM_NR 16
+
+typedef void (*qi_f32_gemm_ukernel_fn)(size_t kc, const float *a,
+                                       const float *b, float *c, size_t ldc,
+                                       size_t mr, size_t nr, int accumulate);
+
+void qi_f32_gemm_ukernel_6x16__scalar(size_t kc, const float *a,
+                                      const float *b, float *c, size_t ldc,
+                                      size_t mr, size_t nr, int accumulate);
+/* Needs AVX2 and FMA. */
+void qi_f32_gemm_ukernel_6x16__avx2(size_t kc, const float *a,
+                                    const float *b, float *c, size_t ldc,
+                                    size_t mr, size_t nr, int accumulate);
+
+/* Packs rows [m0, m0 + 6) of the row-major m x k matrix w (row stride ldw)
+ * into a panel of k * 6 floats, zero past row m. */
+void qi_f32_gemm_pack_a_6(const float *w, int64_t m, int64_t k, int64_t ldw,
+                          int64_t m0, float *panel);
+
+/* Where the B columns come from: column j is output pixel
+ * (j / ow, j % ow) and row k reads the image at
+ *   img + boff[k] + (j / ow) * row_pitch + (j % ow) * sw,
+ * i.e. boff[k] is the offset of tap k (channel, kh, kw) in a zero-padded
+ * image, row_pitch = stride_h * padded width, sw = stride_w. An im2col
+ * block [kc x ld] is the case boff[k] = k * ld, ow >= n, sw = 1. */
+typedef struct qi_f32_pack_src {
+  const float *img;
+  const int64_t *boff;
+  int64_t ow, row_pitch, sw;
+} qi_f32_pack_src;
+
+typedef void (*qi_f32_gemm_pack_b_fn)(const qi_f32_pack_src *s, size_t kc,
+                                      int64_t j0, size_t n, float *dst);
+
+/* Packs columns [j0, j0 + n) of rows k < kc into ceil(n / 16) panels of
+ * kc * 16 floats (panel t holds columns [16t, 16t + 16), zero past n). */
+void qi_f32_gemm_pack_b_16__scalar(const qi_f32_pack_src *s, size_t kc,
+                                   int64_t j0, size_t n, float *dst);
+/* Needs AVX2; vectorizes sw 1 and 2. */
+void qi_f32_gemm_pack_b_16__avx2(const qi_f32_pack_src *s, size_t kc,
+                                 int64_t j0, size_t n, float *dst);
+
+#endif

@@ -1,0 +1,95 @@
+/* Weight packing for the u8s8 GEMM kernels: folds the activation zero point
+ * into the bias and lays the weights out in each kernel's K grouping (see
+ * the layout in gemm/gemm.h). Runs once per model load, so plain loops. */
+#include <string.h>
+
+#include "gemm/gemm.h"
+
+/* bias_folded[j] = bias[j] - za * sum_k B[j][k], with the range check of
+ * gemm.h: |bias_folded| + 255 * sum_k |B[j][k]| must stay below 2^31. */
+static int fold_bias(size_t k, const int8_t *bj, const int32_t *bias,
+                     size_t j, int32_t za, int32_t *out) {
+  int64_t sum = 0, abs_sum = 0;
+  for (size_t t = 0; t < k; t++) {
+    sum += bj[t];
+    abs_sum += bj[t] < 0 ? -(int64_t)bj[t] : bj[t];
+  }
+  int64_t folded = (bias ? bias[j] : 0) - (int64_t)za * sum;
+  int64_t reach = (folded < 0 ? -folded : folded) + 255 * abs_sum;
+  if (reach > INT32_MAX) return 0;
+  *out = (int32_t)folded;
+  return 1;
+}
+
+static int64_t check_all(size_t n, size_t k, const int8_t *b, size_t ldb,
+                         const int32_t *bias, int32_t za) {
+  if (k > QI_U8S8_GEMM_MAX_K) return 0;
+  for (size_t j = 0; j < n; j++) {
+    int32_t unused;
+    if (!fold_bias(k, b + j * ldb, bias, j, za, &unused)) return (int64_t)j;
+  }
+  return -1;
+}
+
+/* Writes the bias and mult of one strip; returns the weights' start. */
+static unsigned char *strip_ends(size_t n, size_t k, size_t nr, size_t j0,
+                                 size_t w_bytes, const int8_t *b, size_t ldb,
+                                 const int32_t *bias, int32_t za,
+                                 const float *mult, unsigned char *strip) {
+  size_t kpad = (k + 3) & ~(size_t)3;
+  int32_t *sb = (int32_t *)strip;
+  float *sm = (float *)(strip + nr * 4 + kpad * nr * w_bytes);
+  for (size_t j = 0; j < nr; j++) {
+    sb[j] = 0;
+    sm[j] = 0.0f;
+    if (j0 + j < n) {
+      fold_bias(k, b + (j0 + j) * ldb, bias, j0 + j, za, &sb[j]);
+      sm[j] = mult[j0 + j];
+    }
+  }
+  return strip + nr * 4;
+}
+
+int64_t qi_u8s8_gemm_pack_c4_i8(size_t n, size_t k, size_t nr,
+                                const int8_t *b, size_t ldb,
+                                const int32_t *bias, int32_t za,
+                                const float *mult, void *packed) {
+  int64_t bad = check_all(n, k, b, ldb, bias, za);
+  if (bad >= 0) return bad;
+  size_t groups = (k + 3) / 4;
+  size_t strip_bytes = qi_u8s8_gemm_strip_bytes(k, nr, 1);
+  unsigned char *out = packed;
+  for (size_t j0 = 0; j0 < n; j0 += nr, out += strip_bytes) {
+    int8_t *w = (int8_t *)strip_ends(n, k, nr, j0, 1, b, ldb, bias, za, mult,
+                                     out);
+    memset(w, 0, groups * nr * 4);
+    for (size_t g = 0; g < groups; g++)
+      for (size_t j = 0; j < nr && j0 + j < n; j++)
+        for (size_t t = 0; t < 4 && 4 * g + t < k; t++)
+          w[(g * nr + j) * 4 + t] = b[(j0 + j) * ldb + 4 * g + t];
+  }
+  return -1;
+}
+
+int64_t qi_u8s8_gemm_pack_c2_i16(size_t n, size_t k, size_t nr,
+                                 const int8_t *b, size_t ldb,
+                                 const int32_t *bias, int32_t za,
+                                 const float *mult, void *packed) {
+  int64_t bad = check_all(n, k, b, ldb, bias, za);
+  if (bad >= 0) return bad;
+  size_t groups = (k + 3) / 4;
+  size_t strip_bytes = qi_u8s8_gemm_strip_bytes(k, nr, 2);
+  unsigned char *out = packed;
+  for (size_t j0 = 0; j0 < n; j0 += nr, out += strip_bytes) {
+    int16_t *w = (int16_t *)strip_ends(n, k, nr, j0, 2, b, ldb, bias, za,
+                                       mult, out);
+    memset(w, 0, groups * nr * 4 * sizeof(int16_t));
+    for (size_t g = 0; g < groups; g++)
+      for (size_t p = 0; p < 2; p++)
+        for (size_t j = 0; j < nr && j0 + j < n; j++)
+          for (size_t t = 0; t < 2 && 4 * g + 2 * p + t < k; t++)
+            w[((g * 2 + p) * nr + j) * 2 + t] =
+                b[(j0 + j) * ldb + 4 * g + 2 * p + t];
+  }
+  return -1;
+}

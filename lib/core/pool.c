@@ -1,0 +1,128 @@
+/* Thread pool: workers sleep on a condition variable between jobs; a job is
+ * a task range handed out through an atomic counter so uneven tasks balance. */
+#include "core/pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+struct qi_pool {
+  int nthreads;
+  pthread_t *workers;
+  pthread_mutex_t mu;
+  pthread_cond_t wake, done;
+  /* Current job, valid while generation is odd... guarded by mu. */
+  qi_pool_fn fn;
+  void *arg;
+  size_t ntasks;
+  atomic_size_t next;
+  int active;         /* workers still inside the current job */
+  unsigned long generation;
+  int quit;
+};
+
+typedef struct worker_arg {
+  qi_pool *pool;
+  int index;
+} worker_arg;
+
+static void drain(qi_pool *p, qi_pool_fn fn, void *arg, size_t ntasks,
+                  int thread) {
+  for (;;) {
+    size_t t = atomic_fetch_add(&p->next, 1);
+    if (t >= ntasks) break;
+    fn(arg, t, thread);
+  }
+}
+
+static void *worker_main(void *vp) {
+  worker_arg wa = *(worker_arg *)vp;
+  free(vp);
+  qi_pool *p = wa.pool;
+  unsigned long seen = 0;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    while (!p->quit && p->generation == seen) pthread_cond_wait(&p->wake, &p->mu);
+    if (p->quit) break;
+    seen = p->generation;
+    qi_pool_fn fn = p->fn;
+    void *arg = p->arg;
+    size_t ntasks = p->ntasks;
+    pthread_mutex_unlock(&p->mu);
+    drain(p, fn, arg, ntasks, wa.index);
+    pthread_mutex_lock(&p->mu);
+    if (--p->active == 0) pthread_cond_signal(&p->done);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+qi_pool *qi_pool_create(int nthreads) {
+  if (nthreads < 1) nthreads = 1;
+  qi_pool *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->nthreads = nthreads;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->wake, NULL);
+  pthread_cond_init(&p->done, NULL);
+  atomic_init(&p->next, 0);
+  if (nthreads > 1) {
+    p->workers = calloc((size_t)nthreads - 1, sizeof(pthread_t));
+    if (!p->workers) goto fail;
+    for (int i = 0; i < nthreads - 1; i++) {
+      worker_arg *wa = malloc(sizeof *wa);
+      if (!wa) goto fail_started;
+      wa->pool = p;
+      wa->index = i + 1;
+      if (pthread_create(&p->workers[i], NULL, worker_main, wa) != 0) {
+        free(wa);
+      fail_started:
+        p->nthreads = i + 1; /* join only those started */
+        qi_pool_free(p);
+        return NULL;
+      }
+    }
+  }
+  return p;
+fail:
+  free(p->workers);
+  free(p);
+  return NULL;
+}
+
+void qi_pool_free(qi_pool *p) {
+  if (!p) return;
+  pthread_mutex_lock(&p->mu);
+  p->quit = 1;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->mu);
+  for (int i = 0; i < p->nthreads - 1; i++) pthread_join(p->workers[i], NULL);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->wake);
+  pthread_cond_destroy(&p->done);
+  free(p->workers);
+  free(p);
+}
+
+int qi_pool_size(const qi_pool *p) { return p ? p->nthreads : 1; }
+
+void qi_pool_run(qi_pool *p, qi_pool_fn fn, void *arg, size_t ntasks) {
+  if (!ntasks) return;
+  if (!p || p->nthreads == 1 || ntasks == 1) {
+    for (size_t t = 0; t < ntasks; t++) fn(arg, t, 0);
+    return;
+  }
+  pthread_mutex_lock(&p->mu);
+  p->fn = fn;
+  p->arg = arg;
+  p->ntasks = ntasks;
+  atomic_store(&p->next, 0);
+  p->active = p->nthreads - 1;
+  p->generation++;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->mu);
+  drain(p, fn, arg, ntasks, 0);
+  pthread_mutex_lock(&p->mu);
+  while (p->active > 0) pthread_cond_wait(&p->done, &p->mu);
+  pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,375 @@
+/*
+ * MaxPool, AveragePool (1-D, 2-D, 3-D), GlobalAveragePool, GlobalMaxPool,
+ * FP32, NCHW.
+ *
+ * Per spatial dim, with the dilated window dk = (k - 1) * d + 1:
+ *   explicit pads / VALID: out = floor((in + pb + pe - dk) / s) + 1, or with
+ *     ceil_mode ceil(...) + 1, less one if the last window would start at or
+ *     beyond in + pb (it must start inside the input or the left padding:
+ *     the PyTorch / ONNX reference rule);
+ *   SAME_UPPER / SAME_LOWER: out = ceil(in / s), total pad
+ *     max(0, (out - 1) * s + dk - in), the odd element at the end (UPPER) or
+ *     the beginning (LOWER).
+ * Window o starts at o * s - pb. MaxPool takes the max over taps inside the
+ * input (NaN propagates). AveragePool divides the sum of taps inside the
+ * input by their count, or with count_include_pad by the count of taps inside
+ * the padded extent [-pb, in + pe): so a ceil_mode window that runs past the
+ * right padding does not count the part beyond it (as PyTorch does).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ops/op.h"
+
+#define POOL_MAX_SPATIAL 3
+#define POOL_ATTR_LIMIT ((int64_t)1 << 30) /* bound on kernel/stride/pad */
+
+typedef struct pool_plan {
+  int sr;                    /* spatial rank given by the model */
+  int is_max, count_pad;
+  int64_t planes;            /* N * C */
+  /* 3-D view, unused leading dims have in = out = k = s = d = 1, no pads */
+  int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+  qi_shape out_shape;
+} pool_plan;
+
+typedef struct pool_job {
+  const float *x;
+  float *y;
+  const pool_plan *p;
+  size_t units, per_task;
+} pool_job;
+
+/* Taps of one window along one dim: valid taps are [lo, hi); `padded` counts
+ * the taps inside the padded extent. */
+typedef struct tap_range {
+  int64_t lo, hi, padded, start;
+} tap_range;
+
+/* Element count of a known shape, or -1 if unknown or beyond NUMEL_LIMIT
+ * (shapes come from model files and must not overflow later products). */
+#define NUMEL_LIMIT ((int64_t)1 << 46)
+static int64_t numel_safe(const qi_shape *s) {
+  if (!s || s->rank < 0) return -1;
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++)
+    if (s->d[i] < 0 || __builtin_mul_overflow(n, s->d[i], &n) || n > NUMEL_LIMIT)
+      return -1;
+  return n;
+}
+
+static int64_t div_ceil(int64_t a, int64_t b) { /* b > 0 */
+  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+static tap_range taps_of(const pool_plan *p, int dim, int64_t o) {
+  tap_range t;
+  int64_t k = p->k[dim], d = p->d[dim], in = p->in[dim];
+  t.start = o * p->s[dim] - p->pb[dim];
+  t.lo = t.start >= 0 ? 0 : div_ceil(-t.start, d);
+  t.hi = div_ceil(in - t.start, d);
+  if (t.hi > k) t.hi = k;
+  if (t.hi < t.lo) t.hi = t.lo;
+  t.padded = div_ceil(in + p->pe[dim] - t.start, d);
+  if (t.padded > k) t.padded = k;
+  if (t.padded < 0) t.padded = 0;
+  return t;
+}
+
+/* Max or mean of one window given its taps along each dim. */
+static float pool_window(const pool_plan *p, const float *x, const tap_range *td,
+                         const tap_range *th, const tap_range *tw) {
+  int64_t hw = p->in[1] * p->in[2];
+  if (p->is_max) {
+    float m = -INFINITY;
+    int nan = 0;
+    for (int64_t a = td->lo; a < td->hi; a++)
+      for (int64_t b = th->lo; b < th->hi; b++) {
+        int64_t base = (td->start + a * p->d[0]) * hw +
+                       (th->start + b * p->d[1]) * p->in[2] + tw->start;
+        for (int64_t c = tw->lo; c < tw->hi; c++) {
+          float v = x[base + c * p->d[2]];
+          m = v > m ? v : m;
+          nan |= v != v;
+        }
+      }
+    return nan ? NAN : m;
+  }
+  double sum = 0.0;
+  for (int64_t a = td->lo; a < td->hi; a++)
+    for (int64_t b = th->lo; b < th->hi; b++) {
+      int64_t base = (td->start + a * p->d[0]) * hw +
+                     (th->start + b * p->d[1]) * p->in[2] + tw->start;
+      for (int64_t c = tw->lo; c < tw->hi; c++) sum += x[base + c * p->d[2]];
+    }
+  int64_t cnt = p->count_pad
+                    ? td->padded * th->padded * tw->padded
+                    : (td->hi - td->lo) * (th->hi - th->lo) * (tw->hi - tw->lo);
+  return (float)(sum / (double)cnt);
+}
+
+static void pool_task(void *arg, size_t task, int thread) {
+  (void)thread;
+  const pool_job *j = arg;
+  const pool_plan *p = j->p;
+  int64_t in_plane = p->in[0] * p->in[1] * p->in[2];
+  int64_t rows = p->out[0] * p->out[1];
+  /* Outputs [w0, w1) along W have every tap inside the input: no division
+   * per output there. */
+  int64_t kw = p->k[2], sw = p->s[2];
+  int64_t last = p->in[2] - 1 - (kw - 1) * p->d[2] + p->pb[2];
+  int64_t w0 = div_ceil(p->pb[2], sw), w1 = last >= 0 ? last / sw + 1 : 0;
+  if (w1 > p->out[2]) w1 = p->out[2];
+  if (w0 > w1) w0 = w1;
+  size_t u1 = (task + 1) * j->per_task;
+  if (u1 > j->units) u1 = j->units;
+  for (size_t u = task * j->per_task; u < u1; u++) {
+    int64_t plane = (int64_t)u / rows, row = (int64_t)u % rows;
+    tap_range td = taps_of(p, 0, row / p->out[1]);
+    tap_range th = taps_of(p, 1, row % p->out[1]);
+    const float *x = j->x + plane * in_plane;
+    float *y = j->y + (int64_t)u * p->out[2];
+    for (int64_t ow = 0; ow < p->out[2]; ow++) {
+      tap_range tw;
+      if (ow >= w0 && ow < w1) {
+        tw.lo = 0;
+        tw.hi = tw.padded = kw;
+        tw.start = ow * sw - p->pb[2];
+      } else {
+        tw = taps_of(p, 2, ow);
+      }
+      y[ow] = pool_window(p, x, &td, &th, &tw);
+    }
+  }
+}
+
+/* Reads an INTS attribute of exactly `want` values in [lo, hi], or fills
+ * `def` when absent. */
+static qi_status ints_attr(const qi_node *n, const char *name, int want,
+                           int64_t lo, int64_t hi, int64_t def, int required,
+                           int64_t *vals, qi_error *err) {
+  const int64_t *v;
+  int cnt = qi_attr_ints(n, name, &v);
+  if (cnt < 0) {
+    if (required)
+      return qi_fail(err, QI_ERR_PARSE, "node '%s' (%s): attribute %s missing",
+                     n->name, n->op_type, name);
+    for (int i = 0; i < want; i++) vals[i] = def;
+    return QI_OK;
+  }
+  if (cnt != want)
+    return qi_fail(err, QI_ERR_PARSE,
+                   "node '%s' (%s): attribute %s has %d values, expected %d",
+                   n->name, n->op_type, name, cnt, want);
+  for (int i = 0; i < want; i++) {
+    if (v[i] < lo || v[i] > hi)
+      return qi_fail(err, QI_ERR_PARSE,
+                     "node '%s' (%s): attribute %s[%d] = %lld out of range",
+                     n->name, n->op_type, name, i, (long long)v[i]);
+    vals[i] = v[i];
+  }
+  return QI_OK;
+}
+
+static qi_status in_shape_ok(const qi_node *n, const qi_shape *x, int min_rank,
+                             qi_error *err) {
+  if (!x || x->rank < min_rank)
+    return qi_fail(err, QI_ERR_SHAPE, "node '%s' (%s): input rank %d < %d",
+                   n->name, n->op_type, x ? x->rank : -1, min_rank);
+  if (numel_safe(x) < 0)
+    return qi_fail(err, QI_ERR_SHAPE,
+                   "node '%s' (%s): input shape unknown or too large", n->name,
+                   n->op_type);
+  return QI_OK;
+}
+
+static qi_status pool_plan_make(const qi_node *n, const qi_shape *x,
+                                pool_plan *p, qi_error *err) {
+  memset(p, 0, sizeof *p);
+  QI_TRY(in_shape_ok(n, x, 3, err));
+  int sr = x->rank - 2;
+  if (sr > POOL_MAX_SPATIAL)
+    return qi_fail(err, QI_ERR_UNSUPPORTED,
+                   "node '%s' (%s): %d spatial dims, at most %d supported",
+                   n->name, n->op_type, sr, POOL_MAX_SPATIAL);
+  p->sr = sr;
+  p->is_max = strcmp(n->op_type, "MaxPool") == 0;
+  p->count_pad = !p->is_max && qi_attr_int(n, "count_include_pad", 0) != 0;
+  p->planes = x->d[0] * x->d[1];
+  int64_t k[3], s[3], d[3], pads[6];
+  QI_TRY(ints_attr(n, "kernel_shape", sr, 1, POOL_ATTR_LIMIT, 1, 1, k, err));
+  QI_TRY(ints_attr(n, "strides", sr, 1, POOL_ATTR_LIMIT, 1, 0, s, err));
+  QI_TRY(ints_attr(n, "dilations", sr, 1, POOL_ATTR_LIMIT, 1, 0, d, err));
+  QI_TRY(ints_attr(n, "pads", 2 * sr, 0, POOL_ATTR_LIMIT, 0, 0, pads, err));
+  const char *auto_pad = qi_attr_str(n, "auto_pad", "NOTSET");
+  int same_upper = strcmp(auto_pad, "SAME_UPPER") == 0;
+  int same_lower = strcmp(auto_pad, "SAME_LOWER") == 0;
+  int valid = strcmp(auto_pad, "VALID") == 0;
+  if (!same_upper && !same_lower && !valid && strcmp(auto_pad, "NOTSET") != 0)
+    return qi_fail(err, QI_ERR_PARSE, "node '%s' (%s): bad auto_pad '%s'",
+                   n->name, n->op_type, auto_pad);
+  int ceil_mode = qi_attr_int(n, "ceil_mode", 0) != 0;
+  p->out_shape = *x;
+  int off = 3 - sr;
+  for (int i = 0; i < 3; i++) {
+    p->in[i] = p->out[i] = p->k[i] = p->s[i] = p->d[i] = 1;
+    p->pb[i] = p->pe[i] = 0;
+  }
+  for (int i = 0; i < sr; i++) {
+    int64_t in = x->d[2 + i], dk = (k[i] - 1) * d[i] + 1, out, pb, pe;
+    if (same_upper || same_lower) {
+      out = div_ceil(in, s[i]);
+      int64_t total = (out - 1) * s[i] + dk - in;
+      if (total < 0) total = 0;
+      pb = same_upper ? total / 2 : total - total / 2;
+      pe = total - pb;
+    } else {
+      pb = valid ? 0 : pads[i];
+      pe = valid ? 0 : pads[sr + i];
+      int64_t span = in + pb + pe - dk;
+      if (span < 0)
+        return qi_fail(err, QI_ERR_SHAPE,
+                       "node '%s' (%s): window %lld exceeds padded input %lld "
+                       "in spatial dim %d",
+                       n->name, n->op_type, (long long)dk,
+                       (long long)(in + pb + pe), i);
+      out = (ceil_mode ? div_ceil(span, s[i]) : span / s[i]) + 1;
+      if (ceil_mode && (out - 1) * s[i] >= in + pb) out--;
+    }
+    p->in[off + i] = in;
+    p->out[off + i] = out;
+    p->k[off + i] = k[i];
+    p->s[off + i] = s[i];
+    p->d[off + i] = d[i];
+    p->pb[off + i] = pb;
+    p->pe[off + i] = pe;
+    p->out_shape.d[2 + i] = out;
+  }
+  if (numel_safe(&p->out_shape) < 0)
+    return qi_fail(err, QI_ERR_SHAPE, "node '%s' (%s): output too large",
+                   n->name, n->op_type);
+  return QI_OK;
+}
+
+static qi_status pool_check(const qi_graph *g, const qi_node *n,
+                            qi_error *err) {
+  (void)g;
+  if (n->nout > 1 && n->out[1] >= 0)
+    return qi_fail(err, QI_ERR_UNSUPPORTED,
+                   "node '%s' (%s): the Indices output is not supported",
+                   n->name, n->op_type);
+  return QI_OK;
+}
+
+static qi_status pool_common_infer(qi_graph *g, qi_node *n, qi_error *err) {
+  QI_TRY(qi_check_inputs(n, 1, 1, err));
+  if (n->nout < 1 || n->out[0] < 0)
+    return qi_fail(err, QI_ERR_PARSE, "node '%s' (%s): output 0 is missing",
+                   n->name, n->op_type);
+  QI_TRY(pool_check(g, n, err));
+  if (qi_in_dtype(g, n, 0) != QI_FLOAT32)
+    return qi_fail(err, QI_ERR_UNSUPPORTED,
+                   "node '%s' (%s): input type %s, only float32 is supported",
+                   n->name, n->op_type, qi_dtype_name(qi_in_dtype(g, n, 0)));
+  return QI_OK;
+}
+
+static qi_status pool_infer(qi_graph *g, qi_node *n, qi_error *err) {
+  QI_TRY(pool_common_infer(g, n, err));
+  pool_plan p;
+  QI_TRY(pool_plan_make(n, qi_in_shape(g, n, 0), &p, err));
+  qi_set_output(g, n, 0, QI_FLOAT32, &p.out_shape);
+  return QI_OK;
+}
+
+static qi_status pool_run(const qi_run_ctx *ctx, const qi_node *n,
+                          const qi_buf *in, qi_buf *out) {
+  if (in[0].dtype != QI_FLOAT32 || out[0].dtype != QI_FLOAT32)
+    return qi_fail(ctx->err, QI_ERR_UNSUPPORTED,
+                   "node '%s' (%s): only float32 is supported", n->name,
+                   n->op_type);
+  pool_plan p;
+  QI_TRY(pool_plan_make(n, &in[0].shape, &p, ctx->err));
+  pool_job j = {.x = in[0].data, .y = out[0].data, .p = &p};
+  j.units = (size_t)(p.planes * p.out[0] * p.out[1]);
+  if (j.units == 0 || p.out[2] == 0) return QI_OK;
+  size_t want = ctx->nthreads > 1 ? (size_t)ctx->nthreads * 4 : 1;
+  j.per_task = j.units < want ? 1 : (j.units + want - 1) / want;
+  qi_pool_run(ctx->pool, pool_task, &j,
+              (j.units + j.per_task - 1) / j.per_task);
+  return QI_OK;
+}
+
+/* ---- Global pools: one value per (n, c) plane ------------------------- */
+
+typedef struct global_job {
+  const float *x;
+  float *y;
+  int64_t plane;
+  int is_max;
+  size_t units, per_task;
+} global_job;
+
+static void global_task(void *arg, size_t task, int thread) {
+  (void)thread;
+  const global_job *j = arg;
+  size_t u1 = (task + 1) * j->per_task;
+  if (u1 > j->units) u1 = j->units;
+  for (size_t u = task * j->per_task; u < u1; u++) {
+    const float *x = j->x + (int64_t)u * j->plane;
+    if (j->is_max) {
+      float m = -INFINITY;
+      for (int64_t i = 0; i < j->plane; i++)
+        if (x[i] > m || x[i] != x[i]) m = x[i];
+      j->y[u] = m;
+    } else {
+      double s[4] = {0, 0, 0, 0}; /* partial sums: no serial add chain */
+      int64_t i = 0;
+      for (; i + 4 <= j->plane; i += 4)
+        for (int k = 0; k < 4; k++) s[k] += x[i + k];
+      for (; i < j->plane; i++) s[0] += x[i];
+      j->y[u] = (float)(((s[0] + s[1]) + (s[2] + s[3])) / (double)j->plane);
+    }
+  }
+}
+
+static qi_status global_infer(qi_graph *g, qi_node *n, qi_error *err) {
+  QI_TRY(pool_common_infer(g, n, err));
+  const qi_shape *x = qi_in_shape(g, n, 0);
+  QI_TRY(in_shape_ok(n, x, 2, err));
+  qi_shape o = *x;
+  for (int i = 2; i < o.rank; i++) o.d[i] = 1;
+  qi_set_output(g, n, 0, QI_FLOAT32, &o);
+  return QI_OK;
+}
+
+static qi_status global_run(const qi_run_ctx *ctx, const qi_node *n,
+                            const qi_buf *in, qi_buf *out) {
+  if (in[0].dtype != QI_FLOAT32 || out[0].dtype != QI_FLOAT32)
+    return qi_fail(ctx->err, QI_ERR_UNSUPPORTED,
+                   "node '%s' (%s): only float32 is supported", n->name,
+                   n->op_type);
+  const qi_shape *x = &in[0].shape;
+  QI_TRY(in_shape_ok(n, x, 2, ctx->err));
+  global_job j = {.x = in[0].data, .y = out[0].data, .plane = 1,
+                  .is_max = strcmp(n->op_type, "GlobalMaxPool") == 0};
+  for (int i = 2; i < x->rank; i++) j.plane *= x->d[i];
+  j.units = (size_t)(x->d[0] * x->d[1]);
+  if (j.units == 0) return QI_OK;
+  size_t want = ctx->nthreads > 1 ? (size_t)ctx->nthreads * 4 : 1;
+  j.per_task = j.units < want ? 1 : (j.units + want - 1) / want;
+  qi_pool_run(ctx->pool, global_task, &j,
+              (j.units + j.per_task - 1) / j.per_task);
+  return QI_OK;
+}
+
+const qi_op_def qi_op_max_pool = {.op_type = "MaxPool",
+                                  .check = pool_check,
+                                  .infer = pool_infer,
+                                  .run = pool_run};
+const qi_op_def qi_op_average_pool = {
+    .op_type = "AveragePool", .infer = pool_infer, .run = pool_run};
+const qi_op_def qi_op_global_average_pool = {
+    .op_type = "GlobalAveragePool", .infer = global_infer, .run = global_run};
+const qi_op_def qi_op_global_max_pool = {
+    .op_type = "GlobalMaxPool", .infer = global_infer, .run = global_run};

@@ -1,0 +1,187 @@
+/* Op binding, shape inference and constant folding. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/op.h"
+#include "runtime/model.h"
+
+/* Folding evaluates ops at load; cap what it may materialise so a hostile
+ * model cannot make the loader allocate without bound. */
+#define QI_FOLD_MAX_BYTES ((size_t)64 << 20)
+
+qi_status qi_graph_bind_ops(qi_graph *g, qi_error *err) {
+  /* Collect every unsupported op type with the nodes using it, so a user
+   * learns the whole gap in one message. */
+  char msg[sizeof(((qi_error *)0)->message)];
+  size_t used = 0;
+  int nbad = 0;
+  msg[0] = '\0';
+  for (int i = 0; i < g->nnodes; i++) {
+    qi_node *n = &g->nodes[i];
+    n->op = qi_op_lookup(n->domain, n->op_type);
+    if (n->op) continue;
+    int seen = 0;
+    for (int j = 0; j < i; j++)
+      if (!g->nodes[j].op && strcmp(g->nodes[j].op_type, n->op_type) == 0 &&
+          strcmp(g->nodes[j].domain, n->domain) == 0)
+        seen = 1;
+    if (seen) continue;
+    nbad++;
+    int uses = 0;
+    char nodes[200];
+    size_t no = 0;
+    nodes[0] = '\0';
+    for (int j = i; j < g->nnodes; j++) {
+      if (strcmp(g->nodes[j].op_type, n->op_type) != 0 ||
+          strcmp(g->nodes[j].domain, n->domain) != 0)
+        continue;
+      if (uses < 3 && no < sizeof nodes)
+        no += (size_t)snprintf(nodes + no, sizeof nodes - no, "%s'%s'",
+                               uses ? ", " : "", g->nodes[j].name);
+      uses++;
+    }
+    if (used < sizeof msg)
+      used += (size_t)snprintf(
+          msg + used, sizeof msg - used, "%s%s%s%s (%d node%s: %s%s)",
+          nbad > 1 ? "; " : "", n->domain[0] ? n->domain : "",
+          n->domain[0] ? "." : "", n->op_type, uses, uses > 1 ? "s" : "",
+          nodes, uses > 3 ? ", ..." : "");
+  }
+  if (nbad)
+    return qi_fail(err, QI_ERR_UNSUPPORTED, "unsupported op%s: %s",
+                   nbad > 1 ? "s" : "", msg);
+  for (int i = 0; i < g->nnodes; i++) {
+    qi_node *n = &g->nodes[i];
+    if (n->op->check) QI_TRY(n->op->check(g, n, err));
+  }
+  return QI_OK;
+}
+
+static int all_inputs_const(const qi_graph *g, const qi_node *n) {
+  for (int k = 0; k < n->nin; k++)
+    if (n->in[k] >= 0 && g->tensors[n->in[k]].kind != QI_TK_CONST) return 0;
+  return 1;
+}
+
+/* Evaluates node n on constant inputs and turns its outputs into constants. */
+static qi_status fold_node(qi_graph *g, qi_node *n, qi_error *err) {
+  qi_buf in[16], out[16];
+  if (n->nin > 16 || n->nout > 16) return QI_OK;
+  for (int k = 0; k < n->nout; k++) {
+    if (n->out[k] < 0) continue;
+    const qi_tensor *t = &g->tensors[n->out[k]];
+    int64_t cnt = qi_shape_numel(&t->shape);
+    size_t es = qi_dtype_size(t->dtype);
+    if (cnt < 0 || !es || (size_t)cnt > QI_FOLD_MAX_BYTES / es) return QI_OK;
+  }
+  for (int k = 0; k < n->nin; k++) {
+    memset(&in[k], 0, sizeof in[k]);
+    if (n->in[k] < 0) continue;
+    const qi_tensor *t = &g->tensors[n->in[k]];
+    in[k].dtype = t->dtype;
+    in[k].shape = t->shape;
+    in[k].data = t->data;
+  }
+  qi_status st = QI_OK;
+  int k;
+  for (k = 0; k < n->nout; k++) {
+    memset(&out[k], 0, sizeof out[k]);
+    if (n->out[k] < 0) continue;
+    const qi_tensor *t = &g->tensors[n->out[k]];
+    size_t bytes = (size_t)qi_shape_numel(&t->shape) * qi_dtype_size(t->dtype);
+    out[k].dtype = t->dtype;
+    out[k].shape = t->shape;
+    out[k].data = malloc(bytes ? bytes : 1);
+    if (!out[k].data) {
+      st = qi_fail(err, QI_ERR_NOMEM, "out of memory folding node '%s'",
+                   n->name);
+      break;
+    }
+  }
+  if (st == QI_OK) {
+    qi_run_ctx ctx = {.pool = NULL, .nthreads = 1, .err = err};
+    size_t sb = n->op->scratch_bytes ? n->op->scratch_bytes(g, n, 1) : 0;
+    void *scratch = NULL;
+    if (sb) {
+      scratch = aligned_alloc(64, (sb + 63) & ~(size_t)63);
+      if (!scratch) st = qi_fail(err, QI_ERR_NOMEM, "out of memory folding");
+      ctx.scratch = scratch;
+      ctx.scratch_bytes = sb;
+    }
+    if (st == QI_OK && n->op->prepare) st = n->op->prepare(g, n, err);
+    if (st == QI_OK) st = n->op->run(&ctx, n, in, out);
+    free(scratch);
+  }
+  if (st != QI_OK) {
+    for (int j = 0; j < n->nout; j++) free(out[j].data);
+    return st;
+  }
+  for (int j = 0; j < n->nout; j++) {
+    if (n->out[j] < 0) continue;
+    qi_tensor *t = &g->tensors[n->out[j]];
+    qi_tensor_set_const(t, out[j].data,
+                        (size_t)qi_shape_numel(&t->shape) *
+                            qi_dtype_size(t->dtype));
+    t->producer = -1;
+  }
+  n->dead = 1;
+  return QI_OK;
+}
+
+qi_status qi_graph_infer_and_fold(qi_graph *g, int fold, qi_error *err) {
+  for (int i = 0; i < g->nnodes; i++) {
+    qi_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    for (int k = 0; k < n->nin; k++) {
+      if (n->in[k] < 0) continue;
+      const qi_tensor *t = &g->tensors[n->in[k]];
+      if (t->shape.rank < 0 || qi_shape_numel(&t->shape) < 0)
+        return qi_fail(err, QI_ERR_SHAPE,
+                       "node '%s' (%s): input '%s' has no static shape",
+                       n->name, n->op_type, t->name);
+    }
+    qi_status st = n->op->infer(g, n, err);
+    if (st != QI_OK) {
+      if (err && !strstr(err->message, n->name))
+        qi_error_prefix(err, "node '%s' (%s)", n->name, n->op_type);
+      return st;
+    }
+    for (int k = 0; k < n->nout; k++) {
+      if (n->out[k] < 0) continue;
+      const qi_tensor *t = &g->tensors[n->out[k]];
+      if (t->shape.rank < 0 || qi_shape_numel(&t->shape) < 0 ||
+          !qi_dtype_size(t->dtype))
+        return qi_fail(err, QI_ERR_INTERNAL,
+                       "node '%s' (%s): output '%s' has no inferred shape "
+                       "or type",
+                       n->name, n->op_type, t->name);
+    }
+    /* Shape depends only on the (static) input shape, so it folds even when
+     * its input is an activation. */
+    int shape_only = strcmp(n->op_type, "Shape") == 0;
+    if (fold && n->op->foldable && (shape_only || all_inputs_const(g, n))) {
+      st = fold_node(g, n, err);
+      if (st != QI_OK) {
+        if (err && !strstr(err->message, n->name))
+          qi_error_prefix(err, "folding node '%s' (%s)", n->name, n->op_type);
+        return st;
+      }
+    }
+  }
+  return qi_graph_compact(g, err);
+}
+
+qi_status qi_graph_prepare(qi_graph *g, qi_error *err) {
+  for (int i = 0; i < g->nnodes; i++) {
+    qi_node *n = &g->nodes[i];
+    if (!n->op->prepare) continue;
+    qi_status st = n->op->prepare(g, n, err);
+    if (st != QI_OK) {
+      if (err && !strstr(err->message, n->name))
+        qi_error_prefix(err, "node '%s' (%s)", n->name, n->op_type);
+      return st;
+    }
+  }
+  return QI_OK;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every unit test and the ONNX node tests again, built with AddressSanitizer
+# (leak checking on) and UndefinedBehaviorSanitizer; any report fails the run.
+set -u
+cd "$(dirname "$0")/../.."
+SAN_BUILD=build-san
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+if ! make --no-print-directory SAN=1 -j"$(nproc)" tests >"$SAN_BUILD.log" 2>&1; then
+  tail -n 20 "$SAN_BUILD.log"
+  echo "sanitizers: 0 passed, 1 failed"
+  exit 1
+fi
+pass=0
+fail=0
+for t in "$SAN_BUILD"/tests/test_*; do
+  if "$t" >"$t.log" 2>&1; then
+    pass=$((pass + 1))
+    echo "ok   $(basename "$t"): $(tail -n 1 "$t.log")"
+  else
+    fail=$((fail + 1))
+    echo "FAIL $(basename "$t"):"
+    grep -E 'ERROR|runtime error|FAIL|SUMMARY' "$t.log" | head -n 10 | sed 's/^/    /'
+  fi
+done
+if "$SAN_BUILD"/tests/onnx_node_runner tests/conformance/exclusions.txt \
+  /usr/share/libonnx-testdata/data/node >"$SAN_BUILD/node.log" 2>&1; then
+  pass=$((pass + 1))
+  echo "ok   onnx node tests: $(tail -n 1 "$SAN_BUILD/node.log")"
+else
+  fail=$((fail + 1))
+  echo "FAIL onnx node tests under sanitizers:"
+  grep -E 'ERROR|runtime error|FAIL|SUMMARY' "$SAN_BUILD/node.log" | head -n 10 | sed 's/^/    /'
+fi
+echo "sanitizers: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
