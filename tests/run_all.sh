@@ -15,7 +15,7 @@ failed_suites=()
 run_suite() {
   local name=$1
   shift
-  local log=$LOGS/$name.log
+  local log=$LOGS/${name//\//_}.log
   local t0=$SECONDS
   "$@" >"$log" 2>&1
   local rc=$?
@@ -42,10 +42,18 @@ for t in "$BUILD"/tests/test_*; do
   run_suite "unit/$(basename "$t")" "$t"
 done
 
-node_dirs=(/usr/share/libonnx-testdata/data/node)
-newer=$(ls -d .venv/lib/python3*/site-packages/onnx/backend/test/data/node 2>/dev/null | head -n 1)
-[ -n "$newer" ] && node_dirs+=("$newer")
-run_suite onnx-node-tests "$BUILD"/tests/onnx_node_runner tests/conformance/exclusions.txt "${node_dirs[@]}"
+# ONNX's backend node tests: Debian's libonnx-testdata (ONNX 1.12) and the
+# cases of the onnx wheel (newer opsets), written out by gen_node_tests.py.
+run_suite onnx-node-tests-1.12 "$BUILD"/tests/onnx_node_runner tests/conformance/exclusions.txt \
+  /usr/share/libonnx-testdata/data/node
+if .venv/bin/python tests/python/gen_node_tests.py --out .cache/onnx-node >"$LOGS/gen_node_tests.log" 2>&1; then
+  run_suite onnx-node-tests-wheel "$BUILD"/tests/onnx_node_runner tests/conformance/exclusions.txt \
+    .cache/onnx-node
+else
+  echo "onnx-node-tests-wheel        FAIL  cannot generate the cases (see $LOGS/gen_node_tests.log)"
+  total_fail=$((total_fail + 1))
+  failed_suites+=(onnx-node-tests-wheel)
+fi
 
 for s in tests/suites/*.sh; do
   [ -x "$s" ] || continue

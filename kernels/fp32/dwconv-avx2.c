@@ -1,113 +1,234 @@
-/* AVX2 depthwise convolution. Each output row is split into a left edge, an
- * interior where every tap of every pixel is inside the input row, and a
- * right edge; the interior keeps 32 (then 8) outputs in registers across
- * all taps, the edges use the scalar per-pixel loop. For stride 2 the
- * interior loads 16 inputs per 8 outputs and keeps the even ones, so the
- * interior is shrunk by one input to keep that extra load in bounds. */
+/* AVX2 depthwise convolution. The input rows a band of QI_F32_DW_BAND
+ * output rows reads are copied into scratch (small enough to stay in L1),
+ * zero-padded and split by column phase (qi_f32_dw_phase_dims), so every
+ * output reads its taps with contiguous loads and no bounds checks, at any
+ * stride. Outputs are computed in blocks of two rows by 32, 16 or 8
+ * columns: 2 x 4 accumulators keep both FMA pipes busy through the FMA
+ * latency, and each weight broadcast feeds both rows. A row's last partial
+ * block is recomputed overlapping the one before (the overlapped outputs
+ * get the same value again); rows narrower than 8 go through a temporary. */
 #include <immintrin.h>
 
 #include "fp32/dwconv.h"
 
-static void edge_pixels(const qi_f32_dw2d *p, const float *in, const float *w,
-                        float bias, int64_t ih0, int64_t kh_lo, int64_t kh_hi,
-                        int64_t ow0, int64_t ow1, float *y) {
-  for (int64_t ow = ow0; ow < ow1; ow++) {
-    float acc = bias;
-    int64_t iw0 = ow * p->stride_w - p->pad_l;
-    for (int64_t kh = kh_lo; kh < kh_hi; kh++) {
-      const float *row = in + (ih0 + kh * p->dil_h) * p->in_w;
-      for (int64_t kw = 0; kw < p->k_w; kw++) {
-        int64_t iw = iw0 + kw * p->dil_w;
-        if (iw >= 0 && iw < p->in_w) acc += w[kh * p->k_w + kw] * row[iw];
-      }
+#define INLINE static inline __attribute__((always_inline))
+
+typedef struct dw_ctx {
+  const float *img;       /* phase planes */
+  int64_t wpp, sh, dh, kh, kw;
+  const int64_t *koff;    /* per kw: phase plane offset + column shift */
+  const float *w;
+  float bias;
+} dw_ctx;
+
+/* Rows oh (and oh + 1 when two), 8 * NB columns from ow, into y0 / y1.
+ * Written out per NB so the accumulators stay in registers. Narrow blocks
+ * (NB < 4) also split the taps by kw parity into a second set of
+ * accumulators, so at least four FMA chains are in flight. */
+#define DW_FMA(acc, NB, t)                                                  \
+  do {                                                                      \
+    acc##0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(t), acc##0);              \
+    if (NB > 1) acc##1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(t + 8), acc##1);  \
+    if (NB > 2) acc##2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(t + 16), acc##2); \
+    if (NB > 3) acc##3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(t + 24), acc##3); \
+  } while (0)
+
+#define DW_BLOCK(NAME, NB)                                                  \
+  INLINE void NAME(const dw_ctx *c, int64_t oh, int two, int64_t ow,        \
+                   float *y0, float *y1) {                                   \
+    const __m256 bv = _mm256_set1_ps(c->bias), z = _mm256_setzero_ps();    \
+    __m256 a0 = bv, a1 = bv, a2 = bv, a3 = bv;                              \
+    __m256 b0 = bv, b1 = bv, b2 = bv, b3 = bv;                              \
+    __m256 e0 = z, e1 = z, f0 = z, f1 = z; /* odd-kw partial sums */        \
+    const float *base = c->img + oh * c->sh * c->wpp + ow;                  \
+    const int64_t row2 = c->sh * c->wpp;                                    \
+    const int split = NB < 4;                                               \
+    for (int64_t kh = 0; kh < c->kh; kh++) {                                \
+      const float *rowp = base + kh * c->dh * c->wpp;                       \
+      const float *wr = c->w + kh * c->kw;                                  \
+      int64_t kw = 0;                                                       \
+      if (split)                                                            \
+        for (; kw + 2 <= c->kw; kw += 2) {                                  \
+          __m256 wv = _mm256_broadcast_ss(wr + kw);                         \
+          __m256 wu = _mm256_broadcast_ss(wr + kw + 1);                     \
+          const float *s = rowp + c->koff[kw], *u = rowp + c->koff[kw + 1]; \
+          a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s), a0);                 \
+          e0 = _mm256_fmadd_ps(wu, _mm256_loadu_ps(u), e0);                 \
+          if (NB > 1) {                                                     \
+            a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + 8), a1);           \
+            e1 = _mm256_fmadd_ps(wu, _mm256_loadu_ps(u + 8), e1);           \
+          }                                                                 \
+          if (two) {                                                        \
+            b0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + row2), b0);        \
+            f0 = _mm256_fmadd_ps(wu, _mm256_loadu_ps(u + row2), f0);        \
+            if (NB > 1) {                                                   \
+              b1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(s + row2 + 8), b1);  \
+              f1 = _mm256_fmadd_ps(wu, _mm256_loadu_ps(u + row2 + 8), f1);  \
+            }                                                               \
+          }                                                                 \
+        }                                                                   \
+      for (; kw < c->kw; kw++) {                                            \
+        __m256 wv = _mm256_broadcast_ss(wr + kw);                           \
+        const float *s = rowp + c->koff[kw];                                \
+        DW_FMA(a, NB, s);                                                   \
+        if (two) DW_FMA(b, NB, s + row2);                                   \
+      }                                                                     \
+    }                                                                       \
+    if (split) {                                                            \
+      a0 = _mm256_add_ps(a0, e0);                                           \
+      if (NB > 1) a1 = _mm256_add_ps(a1, e1);                               \
+      b0 = _mm256_add_ps(b0, f0);                                           \
+      if (NB > 1) b1 = _mm256_add_ps(b1, f1);                               \
+    }                                                                       \
+    _mm256_storeu_ps(y0 + ow, a0);                                          \
+    if (NB > 1) _mm256_storeu_ps(y0 + ow + 8, a1);                          \
+    if (NB > 2) _mm256_storeu_ps(y0 + ow + 16, a2);                         \
+    if (NB > 3) _mm256_storeu_ps(y0 + ow + 24, a3);                         \
+    if (two) {                                                              \
+      _mm256_storeu_ps(y1 + ow, b0);                                        \
+      if (NB > 1) _mm256_storeu_ps(y1 + ow + 8, b1);                        \
+      if (NB > 2) _mm256_storeu_ps(y1 + ow + 16, b2);                       \
+      if (NB > 3) _mm256_storeu_ps(y1 + ow + 24, b3);                       \
+    }                                                                       \
+  }
+
+DW_BLOCK(block4, 4)
+DW_BLOCK(block2, 2)
+DW_BLOCK(block1, 1)
+
+static void rows(const dw_ctx *c, int64_t oh, int two, int64_t ow_n,
+                 float *y0, float *y1) {
+  int64_t ow = 0;
+  for (; ow + 32 <= ow_n; ow += 32) block4(c, oh, two, ow, y0, y1);
+  for (; ow + 16 <= ow_n; ow += 16) block2(c, oh, two, ow, y0, y1);
+  for (; ow + 8 <= ow_n; ow += 8) block1(c, oh, two, ow, y0, y1);
+  if (ow < ow_n) block1(c, oh, two, ow_n - 8, y0, y1);
+}
+
+/* Small copies and fills inline: rows here are often a few floats, where
+ * a libc call costs more than the copy. */
+static inline void copy_floats(float *d, const float *s, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
+  for (; i < n; i++) d[i] = s[i];
+}
+
+static inline void zero_floats(float *d, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_setzero_ps());
+  for (; i < n; i++) d[i] = 0.0f;
+}
+
+/* Per phase q: positions [lo, hi) hold input columns x * sw + q - pad_l;
+ * the rest of the row is zero. Same for every row, so computed once. */
+typedef struct phase_span {
+  int64_t lo, hi;
+} phase_span;
+
+static void phase_spans(int64_t in_w, int64_t pad_l, int64_t sw, int64_t wpp,
+                        phase_span *ps) {
+  for (int64_t q = 0; q < sw; q++) {
+    int64_t lo = pad_l - q <= 0 ? 0 : (pad_l - q + sw - 1) / sw;
+    int64_t hi = in_w + pad_l - q <= 0 ? 0 : (in_w + pad_l - q + sw - 1) / sw;
+    if (hi > wpp) hi = wpp;
+    if (lo > hi) lo = hi;
+    ps[q].lo = lo;
+    ps[q].hi = hi;
+  }
+}
+
+/* One padded row of every phase (src NULL: a padding row). */
+static void copy_row(const float *src, int64_t in_w, int64_t pad_l,
+                     int64_t sw, int64_t wpp, int64_t phase_stride,
+                     const phase_span *ps, float *dst) {
+  for (int64_t q = 0; q < sw; q++) {
+    float *d = dst + q * phase_stride;
+    if (!src) {
+      zero_floats(d, wpp);
+      continue;
     }
-    y[ow] = acc;
-  }
-}
-
-/* 8 inputs starting at s with step `sw` (1 or 2; 2 reads s[0..15]). */
-static inline __attribute__((always_inline)) __m256 load8(const float *s,
-                                                         int sw) {
-  if (sw == 1) return _mm256_loadu_ps(s);
-  __m256 a = _mm256_loadu_ps(s), b = _mm256_loadu_ps(s + 8);
-  __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-  return _mm256_castpd_ps(
-      _mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-
-/* 8 outputs starting at ow, all taps inside the input row. */
-static inline __attribute__((always_inline)) void block8(
-    const qi_f32_dw2d *p, const float *in, const float *w, float bias,
-    int64_t ih0, int64_t kh_lo, int64_t kh_hi, int64_t ow, float *y, int sw) {
-  __m256 a0 = _mm256_set1_ps(bias);
-  for (int64_t kh = kh_lo; kh < kh_hi; kh++) {
-    const float *row = in + (ih0 + kh * p->dil_h) * p->in_w + ow * sw - p->pad_l;
-    const float *wr = w + kh * p->k_w;
-    for (int64_t kw = 0; kw < p->k_w; kw++)
-      a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wr + kw),
-                           load8(row + kw * p->dil_w, sw), a0);
-  }
-  _mm256_storeu_ps(y + ow, a0);
-}
-
-static inline __attribute__((always_inline)) void interior(
-    const qi_f32_dw2d *p, const float *in, const float *w, float bias,
-    int64_t ih0, int64_t kh_lo, int64_t kh_hi, int64_t ow0, int64_t ow1,
-    float *y, int sw) {
-  const int64_t kw_n = p->k_w, dw = p->dil_w;
-  int64_t ow = ow0;
-  for (; ow + 32 <= ow1; ow += 32) {
-    __m256 a0 = _mm256_set1_ps(bias), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t kh = kh_lo; kh < kh_hi; kh++) {
-      const float *row =
-          in + (ih0 + kh * p->dil_h) * p->in_w + ow * sw - p->pad_l;
-      const float *wr = w + kh * kw_n;
-      for (int64_t kw = 0; kw < kw_n; kw++) {
-        __m256 wv = _mm256_broadcast_ss(wr + kw);
-        const float *s = row + kw * dw;
-        a0 = _mm256_fmadd_ps(wv, load8(s, sw), a0);
-        a1 = _mm256_fmadd_ps(wv, load8(s + 8 * sw, sw), a1);
-        a2 = _mm256_fmadd_ps(wv, load8(s + 16 * sw, sw), a2);
-        a3 = _mm256_fmadd_ps(wv, load8(s + 24 * sw, sw), a3);
-      }
+    const int64_t lo = ps[q].lo, hi = ps[q].hi;
+    zero_floats(d, lo);
+    const float *s = src + q - pad_l;
+    if (sw == 1) {
+      copy_floats(d + lo, s + lo, hi - lo);
+    } else {
+      int64_t x = lo;
+      if (sw == 2)
+        for (; x + 8 <= hi && 2 * (x + 7) + 1 < in_w + pad_l - q; x += 8) {
+          /* 16 inputs, keep the even ones (all inside the row). */
+          __m256 a = _mm256_loadu_ps(s + 2 * x), b = _mm256_loadu_ps(s + 2 * x + 8);
+          __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+          _mm256_storeu_ps(d + x, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                      _mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
+        }
+      for (; x < hi; x++) d[x] = s[x * sw];
     }
-    _mm256_storeu_ps(y + ow, a0);
-    _mm256_storeu_ps(y + ow + 8, a1);
-    _mm256_storeu_ps(y + ow + 16, a2);
-    _mm256_storeu_ps(y + ow + 24, a3);
+    zero_floats(d + hi, wpp - hi);
   }
-  for (; ow + 8 <= ow1; ow += 8)
-    block8(p, in, w, bias, ih0, kh_lo, kh_hi, ow, y, sw);
-  /* A last partial block is recomputed overlapping the one before: the
-   * overlapped outputs get the same value again. */
-  if (ow < ow1 && ow1 - ow0 >= 8) {
-    block8(p, in, w, bias, ih0, kh_lo, kh_hi, ow1 - 8, y, sw);
-    ow = ow1;
-  }
-  edge_pixels(p, in, w, bias, ih0, kh_lo, kh_hi, ow, ow1, y);
 }
 
 void qi_f32_dwconv2d__avx2(const qi_f32_dw2d *p, const float *in,
-                           const float *w, float bias, float *out) {
-  const int64_t sw = p->stride_w;
-  /* Interior: ow*sw - pad_l >= 0 and ow*sw - pad_l + ext <= in_w - 1. */
-  const int64_t ext = (p->k_w - 1) * p->dil_w + (sw == 2 ? 1 : 0);
-  int64_t lo = (p->pad_l + sw - 1) / sw, hi = 0;
-  if (p->in_w - 1 - ext + p->pad_l >= 0)
-    hi = (p->in_w - 1 - ext + p->pad_l) / sw + 1;
-  if (hi > p->out_w) hi = p->out_w;
-  if (lo > p->out_w) lo = p->out_w;
-  if (hi < lo || (sw != 1 && sw != 2)) hi = lo;
-  for (int64_t oh = 0; oh < p->out_h; oh++) {
-    float *y = out + oh * p->out_w;
-    int64_t ih0 = oh * p->stride_h - p->pad_t;
-    int64_t kh_lo, kh_hi;
-    qi_f32_dw_valid_range(ih0, p->dil_h, p->in_h, p->k_h, &kh_lo, &kh_hi);
-    edge_pixels(p, in, w, bias, ih0, kh_lo, kh_hi, 0, lo, y);
-    if (sw == 1)
-      interior(p, in, w, bias, ih0, kh_lo, kh_hi, lo, hi, y, 1);
-    else
-      interior(p, in, w, bias, ih0, kh_lo, kh_hi, lo, hi, y, 2);
-    edge_pixels(p, in, w, bias, ih0, kh_lo, kh_hi, hi, p->out_w, y);
+                           const float *w, float bias, float *out,
+                           float *scratch) {
+  if (p->stride_w > QI_F32_DW_MAX_SW) {
+    qi_f32_dwconv2d__scalar(p, in, w, bias, out, scratch);
+    return;
+  }
+  int64_t hp, wpp, band_rows;
+  qi_f32_dw_phase_dims(p, &hp, &wpp);
+  qi_f32_dw_band_rows(p, hp, &band_rows);
+  const int64_t sw = p->stride_w, phase_stride = band_rows * wpp;
+  phase_span ps[QI_F32_DW_MAX_SW];
+  phase_spans(p->in_w, p->pad_l, sw, wpp, ps);
+  int64_t koff[QI_F32_DW_MAX_KW];
+  const int64_t kw_n = p->k_w <= QI_F32_DW_MAX_KW ? p->k_w : 0;
+  for (int64_t kw = 0; kw < kw_n; kw++) {
+    int64_t col = kw * p->dil_w;
+    koff[kw] = col % sw * phase_stride + col / sw;
+  }
+  dw_ctx c = {scratch, wpp, p->stride_h, p->dil_h, p->k_h, p->k_w, koff, w,
+              bias};
+  const int64_t ow_n = p->out_w;
+  float tmp[2][8];
+  for (int64_t oh0 = 0; oh0 < p->out_h; oh0 += QI_F32_DW_BAND) {
+    /* Copy the padded input rows this band of output rows reads. */
+    int64_t r0 = oh0 * p->stride_h, nr = band_rows;
+    if (nr > hp - r0) nr = hp - r0;
+    for (int64_t r = 0; r < nr; r++) {
+      int64_t ir = r0 + r - p->pad_t;
+      copy_row(ir >= 0 && ir < p->in_h ? in + ir * p->in_w : NULL, p->in_w,
+               p->pad_l, sw, wpp, phase_stride, ps, scratch + r * wpp);
+    }
+    int64_t oh1 = oh0 + QI_F32_DW_BAND < p->out_h ? oh0 + QI_F32_DW_BAND
+                                                  : p->out_h;
+    for (int64_t oh = oh0; oh < oh1; oh += 2) {
+      int two = oh + 1 < oh1;
+      int64_t rel = oh - oh0;
+      float *y0 = out + oh * ow_n, *y1 = two ? y0 + ow_n : y0;
+      if (!kw_n) {
+        /* Very wide kernels: offsets computed per tap, scalar. */
+        for (int64_t r = 0; r < 1 + two; r++)
+          for (int64_t ow = 0; ow < ow_n; ow++) {
+            float acc = bias;
+            for (int64_t kh = 0; kh < p->k_h; kh++)
+              for (int64_t kw = 0; kw < p->k_w; kw++) {
+                int64_t col = ow * sw + kw * p->dil_w;
+                acc += w[kh * p->k_w + kw] *
+                       scratch[col % sw * phase_stride +
+                               ((rel + r) * p->stride_h + kh * p->dil_h) * wpp +
+                               col / sw];
+              }
+            (r ? y1 : y0)[ow] = acc;
+          }
+      } else if (ow_n < 8) {
+        /* The copy has room for 8 columns; keep the first ow_n. */
+        block1(&c, rel, two, 0, tmp[0], tmp[1]);
+        copy_floats(y0, tmp[0], ow_n);
+        if (two) copy_floats(y1, tmp[1], ow_n);
+      } else {
+        rows(&c, rel, two, ow_n, y0, y1);
+      }
+    }
   }
 }

@@ -4,12 +4,15 @@
  *   out[oh][ow] = bias + sum_{kh,kw} w[kh*k_w + kw] *
  *                 in[oh*stride_h - pad_t + kh*dil_h][ow*stride_w - pad_l + kw*dil_w]
  *
- * with taps outside the input reading zero. Pure functions, no allocation;
- * `in` holds in_h*in_w floats and is never read outside them.
+ * with taps outside the input reading zero. Pure functions, no allocation:
+ * the caller passes qi_f32_dwconv2d_scratch(p) floats of scratch (the AVX2
+ * variant copies the plane there, zero-padded, so its loops need no bounds
+ * checks). `in` holds in_h*in_w floats and is never read outside them.
  */
 #ifndef QI_KERNELS_FP32_DWCONV_H
 #define QI_KERNELS_FP32_DWCONV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct qi_f32_dw2d {
@@ -19,27 +22,47 @@ typedef struct qi_f32_dw2d {
 } qi_f32_dw2d;
 
 typedef void (*qi_f32_dwconv2d_fn)(const qi_f32_dw2d *p, const float *in,
-                                   const float *w, float bias, float *out);
+                                   const float *w, float bias, float *out,
+                                   float *scratch);
+
+/* Scratch floats either variant may use for shape p. */
+size_t qi_f32_dwconv2d_scratch(const qi_f32_dw2d *p);
 
 void qi_f32_dwconv2d__scalar(const qi_f32_dw2d *p, const float *in,
-                             const float *w, float bias, float *out);
-/* Needs AVX2 and FMA; stride_w 1 and 2 are vectorized, others fall back to
- * scalar loops. */
+                             const float *w, float bias, float *out,
+                             float *scratch);
+/* Needs AVX2 and FMA. Kernels wider than QI_F32_DW_MAX_KW run a scalar
+ * loop on the padded copy; strides above QI_F32_DW_MAX_SW go to
+ * the scalar variant. */
+#define QI_F32_DW_MAX_KW 32
+#define QI_F32_DW_MAX_SW 16
 void qi_f32_dwconv2d__avx2(const qi_f32_dw2d *p, const float *in,
-                           const float *w, float bias, float *out);
+                           const float *w, float bias, float *out,
+                           float *scratch);
 
-/* Range [*lo, *hi) of x in [0, n) with 0 <= base + x * step < limit
- * (step >= 1). Shared by the variants. */
-static inline void qi_f32_dw_valid_range(int64_t base, int64_t step,
-                                         int64_t limit, int64_t n,
-                                         int64_t *lo, int64_t *hi) {
-  int64_t a = base >= 0 ? 0 : (-base + step - 1) / step;
-  int64_t b = base > limit - 1 ? 0 : (limit - 1 - base) / step + 1;
-  if (a > n) a = n;
-  if (b > n) b = n;
-  if (b < a) b = a;
-  *lo = a;
-  *hi = b;
+/* The copy the AVX2 variant reads: the zero-padded plane split by column
+ * phase (column x goes to phase x % stride_w, position x / stride_w), so
+ * every tap reads 8 consecutive outputs with one contiguous load. The
+ * padded plane has hp rows of wpp floats per phase: enough for every output
+ * rounded up to 8 columns. Only the rows of one band of QI_F32_DW_BAND
+ * output rows are copied at a time. */
+#define QI_F32_DW_BAND 8
+
+static inline void qi_f32_dw_phase_dims(const qi_f32_dw2d *p, int64_t *hp,
+                                        int64_t *wpp) {
+  int64_t owv = (p->out_w + 7) / 8 * 8;
+  int64_t w_need = owv + (p->k_w - 1) * p->dil_w / p->stride_w;
+  int64_t w_in = (p->in_w + p->pad_l + p->stride_w - 1) / p->stride_w;
+  int64_t h_need = (p->out_h - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+  *wpp = w_in > w_need ? w_in : w_need;
+  *hp = p->in_h + p->pad_t > h_need ? p->in_h + p->pad_t : h_need;
+}
+
+/* Padded rows one band reads, at most hp. */
+static inline void qi_f32_dw_band_rows(const qi_f32_dw2d *p, int64_t hp,
+                                       int64_t *rows) {
+  int64_t r = (QI_F32_DW_BAND - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+  *rows = r < hp ? r : hp;
 }
 
 #endif

@@ -386,6 +386,7 @@ done:
 }
 
 qi_status qi_graph_compact(qi_graph *g, qi_error *err) {
+  (void)err;
   int w = 0;
   for (int i = 0; i < g->nnodes; i++) {
     if (g->nodes[i].dead) {
@@ -395,8 +396,14 @@ qi_status qi_graph_compact(qi_graph *g, qi_error *err) {
     g->nodes[w++] = g->nodes[i];
   }
   g->nnodes = w;
-  /* Drop tensors nothing refers to any more (replaced weights, folded
-   * intermediates) and renumber the rest. */
+  for (int i = 0; i < g->ntensors; i++) g->tensors[i].producer = -1;
+  for (int i = 0; i < g->nnodes; i++)
+    for (int k = 0; k < g->nodes[i].nout; k++)
+      if (g->nodes[i].out[k] >= 0) g->tensors[g->nodes[i].out[k]].producer = i;
+  return QI_OK;
+}
+
+qi_status qi_graph_drop_unused_tensors(qi_graph *g, qi_error *err) {
   int *remap = malloc(sizeof(int) * ((size_t)g->ntensors + 1));
   if (!remap) return qi_fail(err, QI_ERR_NOMEM, "out of memory compacting");
   for (int i = 0; i < g->ntensors; i++) remap[i] = -1;

@@ -133,9 +133,12 @@ void qi_tensor_set_const(qi_tensor *t, void *data, size_t nbytes);
 /* Sorts nodes topologically and recomputes producers. Fails on a cycle or on
  * an input that no node, initializer or graph input provides. */
 qi_status qi_graph_toposort(qi_graph *g, qi_error *err);
-/* Drops dead nodes and tensors nothing refers to, renumbering tensors
- * (indices held outside the graph become stale); keeps node order. */
+/* Drops dead nodes; keeps node order and tensor indices. */
 qi_status qi_graph_compact(qi_graph *g, qi_error *err);
+/* Frees tensors nothing refers to any more (replaced weights, folded
+ * intermediates) and renumbers the rest: tensor indices held outside the
+ * graph become stale. Run once optimisation is over. */
+qi_status qi_graph_drop_unused_tensors(qi_graph *g, qi_error *err);
 /* Number of nodes that read tensor `t` (graph outputs count as one). */
 int qi_graph_consumers(const qi_graph *g, int t);
 

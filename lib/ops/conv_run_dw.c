@@ -6,10 +6,35 @@
  */
 #include "ops/conv_plan.h"
 
+static qi_f32_dw2d dw_shape(const qi_conv_geom *g) {
+  qi_f32_dw2d s;
+  s.in_h = g->in[1];
+  s.in_w = g->in[2];
+  s.out_h = g->out[1];
+  s.out_w = g->out[2];
+  s.k_h = g->k[1];
+  s.k_w = g->k[2];
+  s.stride_h = g->stride[1];
+  s.stride_w = g->stride[2];
+  s.dil_h = g->dil[1];
+  s.dil_w = g->dil[2];
+  s.pad_t = g->pad_b[1];
+  s.pad_l = g->pad_b[2];
+  return s;
+}
+
+/* Per thread: the kernel's scratch and, when a residual may share the
+ * output buffer, a plane to compute into. In floats, rounded to 16. */
+static size_t per_thread_floats(const conv_plan *p) {
+  qi_f32_dw2d s = dw_shape(&p->geo);
+  size_t n = (qi_f32_dwconv2d_scratch(&s) + 15) & ~(size_t)15;
+  if (p->has_sum)
+    n += ((size_t)qi_conv_geom_out_plane(&p->geo) + 15) & ~(size_t)15;
+  return n;
+}
+
 size_t conv_dw_scratch(const conv_plan *p, int nthreads) {
-  /* A residual sharing the output buffer needs a plane to compute into. */
-  if (!p->has_sum) return 0;
-  return sizeof(float) * (size_t)qi_conv_geom_out_plane(&p->geo) *
+  return sizeof(float) * per_thread_floats(p) *
          (size_t)(nthreads > 0 ? nthreads : 1);
 }
 
@@ -18,7 +43,8 @@ typedef struct dw_job {
   const conv_io *io;
   qi_f32_dw2d shape;
   float *scratch;
-  int64_t mult;   /* output channels per input channel */
+  size_t per_thread;  /* floats */
+  int64_t mult;       /* output channels per input channel */
 } dw_job;
 
 static void dw_task(void *arg, size_t t, int thread) {
@@ -31,26 +57,20 @@ static void dw_task(void *arg, size_t t, int thread) {
   float *y = j->io->y + (int64_t)t * op;
   const float *res = j->io->res ? j->io->res + (int64_t)t * op : NULL;
   float bias = j->io->bias ? j->io->bias[m] : 0.0f;
-  float *dst = res == y ? j->scratch + (int64_t)thread * op : y;
-  j->p->dw(&j->shape, x, j->io->w + m * g->k[1] * g->k[2], bias, dst);
+  float *ks = j->scratch + (size_t)thread * j->per_thread;
+  /* A residual living in the output buffer must not be overwritten before
+   * it is read: compute into this thread's plane instead. */
+  float *dst = y;
+  if (res == y)
+    dst = ks + ((qi_f32_dwconv2d_scratch(&j->shape) + 15) & ~(size_t)15);
+  j->p->dw(&j->shape, x, j->io->w + m * g->k[1] * g->k[2], bias, dst, ks);
   qi_epilogue_span(&j->p->epi, 0.0f, res, dst, y, (size_t)op);
 }
 
 void conv_run_depthwise(const qi_run_ctx *ctx, const conv_plan *p,
                         const conv_io *io) {
   const qi_conv_geom *g = &p->geo;
-  dw_job j = {p, io, {0}, ctx->scratch, g->cout / g->cin};
-  j.shape.in_h = g->in[1];
-  j.shape.in_w = g->in[2];
-  j.shape.out_h = g->out[1];
-  j.shape.out_w = g->out[2];
-  j.shape.k_h = g->k[1];
-  j.shape.k_w = g->k[2];
-  j.shape.stride_h = g->stride[1];
-  j.shape.stride_w = g->stride[2];
-  j.shape.dil_h = g->dil[1];
-  j.shape.dil_w = g->dil[2];
-  j.shape.pad_t = g->pad_b[1];
-  j.shape.pad_l = g->pad_b[2];
+  dw_job j = {p, io, dw_shape(g), ctx->scratch, per_thread_floats(p),
+              g->cout / g->cin};
   qi_pool_run(ctx->pool, dw_task, &j, (size_t)(g->batch * g->cout));
 }

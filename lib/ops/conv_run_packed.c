@@ -175,6 +175,23 @@ static void tile_out(const pk_job *j, int64_t gi, int64_t q0, int64_t q1,
   }
 }
 
+/* The epilogue in place on output rows the microkernel wrote. */
+static void out_in_place(const pk_job *j, int64_t gi, int64_t q0, int64_t q1,
+                         int64_t j0, int64_t j1) {
+  const conv_plan *p = j->p;
+  const qi_conv_geom *g = &p->geo;
+  const int64_t mg = g->cout / g->group, ohw = qi_conv_geom_out_plane(g);
+  const int64_t mend = (q1 * QI_F32_GEMM_MR < mg ? q1 * QI_F32_GEMM_MR : mg);
+  for (int64_t ml = q0 * QI_F32_GEMM_MR; ml < mend; ml++) {
+    int64_t m = gi * mg + ml;
+    int64_t plane = (j->b * g->cout + m) * ohw;
+    float *y = j->io->y + plane + j0;
+    const float *res = j->io->res ? j->io->res + plane + j0 : NULL;
+    float bias = j->io->bias ? j->io->bias[m] : 0.0f;
+    qi_epilogue_span(&p->epi, bias, res, y, y, (size_t)(j1 - j0));
+  }
+}
+
 static float *thread_area(const pk_job *j, int thread) {
   return (float *)(j->scratch + (size_t)thread * j->per_thread);
 }
@@ -244,6 +261,14 @@ static void pk_task(void *arg, size_t t, int thread) {
                                                       : pk->npanels;
   if (q0 >= q1) return;
   float *cbuf = thread_area(j, thread);
+  /* Accumulate straight into the output unless the residual lives there
+   * (it must be read before its place is written), or the row tails would
+   * need masked stores (slow on some CPUs; the tile buffer avoids them). */
+  const int direct_out =
+      !(j->io->res && j->io->res == j->io->y) && pk->ncols % 8 == 0;
+  const int64_t ohw = qi_conv_geom_out_plane(g);
+  float *yg = j->io->y + (j->b * g->cout + gi * mg) * ohw;
+  const int64_t ldc = direct_out ? ohw : pk->nc;
   float *bpack = (float *)((char *)cbuf + pk_cbuf_bytes(pk));
   const int64_t nj = j1 - j0;
   for (int64_t kb = 0; kb < kk; kb += pk->kc) {
@@ -257,17 +282,23 @@ static void pk_task(void *arg, size_t t, int thread) {
       const float *a = pk_apanel(pk, kk, gi, kb, kc, q);
       int64_t mr = mg - q * QI_F32_GEMM_MR;
       if (mr > QI_F32_GEMM_MR) mr = QI_F32_GEMM_MR;
-      float *crow = cbuf + (q - q0) * QI_F32_GEMM_MR * pk->nc;
+      float *crow = direct_out ? yg + q * QI_F32_GEMM_MR * ohw + j0
+                               : cbuf + (q - q0) * QI_F32_GEMM_MR * pk->nc;
       for (int64_t c = 0; c < nj; c += QI_F32_GEMM_NR) {
         /* The tile buffer has room for 16 columns and B is zero past nj:
-         * round the width up to 8 or 16, which store without masks. */
-        size_t nr = nj - c <= 8 ? 8 : QI_F32_GEMM_NR;
-        pk->ukernel((size_t)kc, a, bp + c * kc, crow + c, (size_t)pk->nc,
+         * there, round the width up to 8 or 16, which store without
+         * masks. The output itself gets the exact width. */
+        size_t nr = nj - c < QI_F32_GEMM_NR ? (size_t)(nj - c) : QI_F32_GEMM_NR;
+        if (!direct_out) nr = nr <= 8 ? 8 : QI_F32_GEMM_NR;
+        pk->ukernel((size_t)kc, a, bp + c * kc, crow + c, (size_t)ldc,
                     (size_t)mr, nr, kb > 0);
       }
     }
   }
-  tile_out(j, gi, q0, q1, j0, j1, cbuf);
+  if (direct_out)
+    out_in_place(j, gi, q0, q1, j0, j1);
+  else
+    tile_out(j, gi, q0, q1, j0, j1, cbuf);
 }
 
 typedef struct pad_job {

@@ -118,6 +118,15 @@ static qi_status gemm_run(const qi_run_ctx *ctx, const qi_node *n,
   }
   if (d.k == 0) {
     if (blas_beta == 0.0f) memset(y, 0, sizeof(float) * (size_t)(d.m * d.n));
+  } else if (d.m == 1) {
+    /* A single row (a classifier head): a matrix-vector product, which
+     * BLAS runs at memory speed where sgemm would pack B for one row. */
+    if (tb)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)d.n, (int)d.k, alpha, b,
+                  (int)d.k, a, 1, blas_beta, y, 1);
+    else
+      cblas_sgemv(CblasRowMajor, CblasTrans, (int)d.k, (int)d.n, alpha, b,
+                  (int)d.n, a, 1, blas_beta, y, 1);
   } else {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
                 tb ? CblasTrans : CblasNoTrans, (int)d.m, (int)d.n, (int)d.k,

@@ -435,6 +435,11 @@ static qi_status s2d_infer(qi_graph *g, qi_node *n, qi_error *err) {
   QI_TRY(qi_opt_check_movable(n, qi_in_dtype(g, n, 0), err));
   const qi_shape *in = qi_in_shape(g, n, 0);
   QI_TRY(need_rank(n, in, 4, 4, err));
+  const char *mode = qi_attr_str(n, "mode", "DCR");
+  if (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0)
+    return qi_fail(err, QI_ERR_UNSUPPORTED,
+                   "node '%s' (SpaceToDepth): mode '%s' is not DCR or CRD",
+                   n->name, mode);
   int64_t b;
   QI_TRY(blocksize(n, &b, err));
   if (in->d[2] % b || in->d[3] % b)
@@ -450,12 +455,15 @@ static qi_status s2d_infer(qi_graph *g, qi_node *n, qi_error *err) {
   return QI_OK;
 }
 
-/* [N, C, H', b, W', b] -> [N, b, b, C, H', W']. */
+/* DCR: [N, C, H', b, W', b] -> [N, b, b, C, H', W'];
+ * CRD (opset 24 mode attribute): -> [N, C, b, b, H', W']. */
 static qi_status s2d_run(const qi_run_ctx *ctx, const qi_node *n,
                          const qi_buf *in, qi_buf *out) {
   const int64_t *d = in[0].shape.d;
   int64_t b = qi_attr_int(n, "blocksize", 1);
-  static const int perm[6] = {0, 3, 5, 1, 2, 4};
+  static const int perm_dcr[6] = {0, 3, 5, 1, 2, 4};
+  static const int perm_crd[6] = {0, 1, 3, 5, 2, 4};
+  const int *perm = strcmp(qi_attr_str(n, "mode", "DCR"), "CRD") == 0 ? perm_crd : perm_dcr;
   int64_t dims[6] = {d[0], d[1], d[2] / b, b, d[3] / b, b};
   qi_opt_permute(ctx ? ctx->pool : NULL, in[0].data, out[0].data,
                  qi_dtype_size(in[0].dtype), 6, dims, perm);

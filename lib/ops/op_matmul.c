@@ -116,9 +116,14 @@ static void mm_batch(const mm_job *j, int64_t t, qi_pool *epilogue_pool) {
     bi += idx * d->bstr[i];
   }
   float *y = j->y + t * d->m * d->n;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d->m, (int)d->n,
-              (int)d->k, 1.0f, j->a + ai * d->m * d->k, (int)d->k,
-              j->b + bi * d->k * d->n, (int)d->n, 0.0f, y, (int)d->n);
+  const float *a = j->a + ai * d->m * d->k, *b = j->b + bi * d->k * d->n;
+  if (d->m == 1) /* one row: matrix-vector product, no packing of B */
+    cblas_sgemv(CblasRowMajor, CblasTrans, (int)d->k, (int)d->n, 1.0f, b,
+                (int)d->n, a, 1, 0.0f, y, 1);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d->m,
+                (int)d->n, (int)d->k, 1.0f, a, (int)d->k, b, (int)d->n, 0.0f,
+                y, (int)d->n);
   qi_epilogue_rows(epilogue_pool, j->epi, NULL, NULL, y, d->m, d->n, d->n);
 }
 

@@ -182,6 +182,7 @@ static qi_status finish_load(qi_graph *g, const qi_model_options *opts,
     QI_TRY(qi_graph_bind_ops(g, err));
     QI_TRY(qi_graph_infer_and_fold(g, 1, err));
   }
+  QI_TRY(qi_graph_drop_unused_tensors(g, err));
   QI_TRY(qi_graph_prepare(g, err));
   qi_model *m = calloc(1, sizeof *m);
   if (!m) return qi_fail(err, QI_ERR_NOMEM, "out of memory");

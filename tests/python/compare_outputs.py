@@ -106,7 +106,9 @@ def main(argv=None):
     ap.add_argument("--max-rel", type=float, default=DEFAULT_MAX_REL,
                     help="limit on max|got-ref| / max|ref| (default %(default)g)")
     ap.add_argument("--top1", action="store_true", help="also require argmax agreement")
-    ap.add_argument("--axis", type=int, default=-1, help="argmax axis for --top1 (default -1)")
+    ap.add_argument("--axis", type=int, default=None,
+                    help="argmax axis for --top1 (default: 1 for rank-4 NCHW outputs such as "
+                         "segmentation logits, else -1)")
     ap.add_argument("--top1-min", type=float, default=1.0, metavar="FRAC",
                     help="fraction of positions whose argmax must agree (default 1.0)")
     args = ap.parse_args(argv)
@@ -119,7 +121,8 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         print("compare_outputs: FAIL: cannot read input: %s" % e)
         return 2
-    ok, lines, verdict = compare(ref, got, args.max_rel, args.top1, args.axis, args.top1_min)
+    axis = args.axis if args.axis is not None else (1 if ref.ndim == 4 else -1)
+    ok, lines, verdict = compare(ref, got, args.max_rel, args.top1, axis, args.top1_min)
     for line in lines:
         print(line)
     print("compare_outputs: %s: %s vs %s: %s" % ("PASS" if ok else "FAIL", args.got, args.ref,

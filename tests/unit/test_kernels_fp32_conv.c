@@ -1,0 +1,214 @@
+/* The FP32 convolution kernels directly, each variant against a float64
+ * reference or the scalar variant: depthwise convolution, the implicit-GEMM
+ * microkernel and its B packing, and the bias / residual / activation tail.
+ * Buffers are exact-sized so ASan catches reads or writes past them. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_test_util.h"
+#include "fp32/bias_act.h"
+#include "fp32/conv_gemm.h"
+#include "fp32/dwconv.h"
+#include "ops/conv_dispatch.h"
+#include "qtest.h"
+
+/* ---- depthwise kernels directly ---------------------------------------- */
+
+static void test_dwconv_kernels(qt_state *st) {
+  static const qi_f32_dw2d shapes[] = {
+      /* in_h in_w out_h out_w kh kw sh sw dh dw pt pl */
+      {9, 70, 9, 70, 3, 3, 1, 1, 1, 1, 1, 1},
+      {9, 71, 5, 36, 3, 3, 2, 2, 1, 1, 1, 1},
+      {10, 67, 4, 33, 3, 3, 2, 2, 1, 1, 0, 0},
+      {12, 90, 12, 84, 7, 7, 1, 1, 1, 1, 3, 0},
+      {8, 40, 8, 40, 5, 5, 1, 1, 2, 2, 4, 4},
+      {7, 33, 3, 11, 3, 3, 3, 3, 1, 1, 1, 1},
+      {3, 5, 3, 5, 3, 3, 1, 1, 1, 1, 1, 1},
+      {1, 100, 1, 50, 1, 4, 1, 2, 1, 1, 0, 1},
+      {7, 7, 7, 7, 5, 5, 1, 1, 1, 1, 2, 2},
+      {7, 7, 4, 4, 3, 3, 2, 2, 1, 1, 1, 1},
+      {28, 28, 28, 28, 7, 7, 1, 1, 1, 1, 3, 3},
+      {5, 3, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1},
+      {11, 57, 11, 19, 3, 3, 1, 3, 1, 1, 1, 1},
+      {9, 40, 5, 20, 3, 3, 2, 2, 1, 1, 1, 1},
+      {6, 45, 6, 9, 3, 5, 1, 4, 1, 3, 1, 2},
+      {4, 70, 4, 30, 1, 40, 1, 1, 1, 1, 0, 0},
+  };
+  rng r = {900};
+  qi_f32_dwconv2d_fn fns[2] = {qi_f32_dwconv2d__scalar,
+                               qi_f32_conv_kernels_get().dwconv2d};
+  for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+    const qi_f32_dw2d *p = &shapes[i];
+    float *in = rnd_array(&r, p->in_h * p->in_w);
+    float *w = rnd_array(&r, p->k_h * p->k_w);
+    int64_t on = p->out_h * p->out_w;
+    double *ref = malloc(sizeof(double) * (size_t)on);
+    for (int64_t oh = 0; oh < p->out_h; oh++)
+      for (int64_t ow = 0; ow < p->out_w; ow++) {
+        double acc = 0.25;
+        for (int64_t kh = 0; kh < p->k_h; kh++)
+          for (int64_t kw = 0; kw < p->k_w; kw++) {
+            int64_t ih = oh * p->stride_h - p->pad_t + kh * p->dil_h;
+            int64_t iw = ow * p->stride_w - p->pad_l + kw * p->dil_w;
+            if (ih >= 0 && ih < p->in_h && iw >= 0 && iw < p->in_w)
+              acc += (double)in[ih * p->in_w + iw] * w[kh * p->k_w + kw];
+          }
+        ref[oh * p->out_w + ow] = acc;
+      }
+    for (int f = 0; f < 2; f++) {
+      float *out = malloc(sizeof(float) * (size_t)on);
+      float *scratch = malloc(sizeof(float) * qi_f32_dwconv2d_scratch(p));
+      fns[f](p, in, w, 0.25f, out, scratch);
+      free(scratch);
+      double e = rel_err(out, ref, on);
+      QT_CHECKF(st, e <= REL_TOL, "dw shape %zu variant %d: rel err %g", i, f,
+                e);
+      free(out);
+    }
+    free(in);
+    free(w);
+    free(ref);
+  }
+}
+
+/* ---- implicit-GEMM microkernel ------------------------------------------ */
+
+/* Every mr x nr tile shape, both write modes: scalar and dispatched
+ * variants against a float64 sum, B packed from rows at scattered offsets
+ * (as taps of a padded image are). C is exact-sized so ASan sees a write
+ * past the tile. */
+static void test_gemm_ukernel(qt_state *st) {
+  enum { KC = 37, LDC = 19, BLEN = 400 };
+  rng r = {4321};
+  float *a = rnd_array(&r, KC * 6), *b = rnd_array(&r, BLEN);
+  float *bp = malloc(sizeof(float) * KC * 16);
+  int64_t boff[KC];
+  for (int k = 0; k < KC; k++) boff[k] = (k * 53) % (BLEN - 16);
+  qi_f32_gemm_ukernel_fn fns[2] = {qi_f32_gemm_ukernel_6x16__scalar,
+                                   qi_f32_conv_kernels_get().gemm_ukernel};
+  int bad = 0;
+  for (int f = 0; f < 2; f++)
+    for (size_t mr = 1; mr <= 6; mr++)
+      for (size_t nr = 1; nr <= 16; nr++)
+        for (int accum = 0; accum < 2; accum++) {
+          qi_f32_pack_src src = {b, boff, 1000, 0, 1};
+          qi_f32_gemm_pack_b_16__scalar(&src, KC, 0, nr, bp);
+          for (size_t k = 0; k < KC; k++)
+            for (size_t j = nr; j < 16; j++) bad += bp[k * 16 + j] != 0.0f;
+          float *c = malloc(sizeof(float) * ((mr - 1) * LDC + nr));
+          double ref[6][16];
+          for (size_t i = 0; i < mr; i++)
+            for (size_t j = 0; j < nr; j++) {
+              c[i * LDC + j] = 0.5f * (float)(i + j);
+              double acc = accum ? 0.5 * (double)(i + j) : 0.0;
+              for (int k = 0; k < KC; k++)
+                acc += (double)a[k * 6 + i] * b[boff[k] + (int64_t)j];
+              ref[i][j] = acc;
+            }
+          fns[f](KC, a, bp, c, LDC, mr, nr, accum);
+          for (size_t i = 0; i < mr; i++)
+            for (size_t j = 0; j < nr; j++)
+              if (!(fabs(c[i * LDC + j] - ref[i][j]) <=
+                    REL_TOL * (fabs(ref[i][j]) + 1.0)))
+                bad++;
+          free(c);
+        }
+  QT_CHECKF(st, bad == 0, "%d microkernel outputs out of tolerance", bad);
+  free(a);
+  free(b);
+  free(bp);
+}
+
+/* The B packers: columns walk output rows of an image (strides 1, 2, 3,
+ * runs cut at row ends, unaligned starts, partial last panel); the
+ * dispatched packer must equal the scalar one bit for bit, and both the
+ * direct index formula. The image is exact-sized for ASan. */
+static void test_pack_b(qt_state *st) {
+  enum { H = 9, W = 23, KC = 5 };
+  rng r = {99};
+  float *img = rnd_array(&r, H * W);
+  int64_t boff[KC] = {0, 1, W, W + 2, 2 * W + 1};
+  qi_f32_gemm_pack_b_fn fns[2] = {qi_f32_gemm_pack_b_16__scalar,
+                                  qi_f32_conv_kernels_get().pack_b};
+  int bad = 0;
+  for (int64_t sw = 1; sw <= 3; sw++) {
+    int64_t ow = (W - 3) / sw + 1, oh = (H - 3) / 1 + 1;
+    for (int64_t j0 = 0; j0 < 40; j0 += 13)
+      for (size_t n = 1; n <= 45 && j0 + (int64_t)n <= oh * ow; n += 11) {
+        size_t panels = (n + 15) / 16;
+        float *out[2];
+        for (int f = 0; f < 2; f++) {
+          out[f] = malloc(sizeof(float) * panels * KC * 16);
+          qi_f32_pack_src src = {img, boff, ow, W, sw};
+          fns[f](&src, KC, j0, n, out[f]);
+        }
+        for (size_t k = 0; k < KC; k++)
+          for (size_t c = 0; c < panels * 16; c++) {
+            size_t at = c / 16 * KC * 16 + k * 16 + c % 16;
+            float want = 0.0f;
+            if (c < n) {
+              int64_t j = j0 + (int64_t)c;
+              want = img[boff[k] + j / ow * W + j % ow * sw];
+            }
+            bad += out[0][at] != want || out[1][at] != want;
+          }
+        free(out[0]);
+        free(out[1]);
+      }
+  }
+  QT_CHECKF(st, bad == 0, "%d packed values differ", bad);
+  free(img);
+}
+
+/* ---- bias / residual / activation kernels ------------------------------ */
+
+static void test_bias_act_kernels(qt_state *st) {
+  /* Wide range, the exp clamp region and exact zeros; 203 is not a
+   * multiple of 8 so the masked tail runs. */
+  enum { N = 203 };
+  float src[N], res[N], dst[N];
+  rng r = {1234};
+  for (int i = 0; i < N; i++) {
+    src[i] = 30.0f * rnd(&r);
+    res[i] = rnd(&r);
+  }
+  const float special[] = {0.0f, -0.0f, 1e-6f, -1e-6f, 0.62f, -0.63f,
+                           87.5f, -87.5f, 100.0f, -100.0f, 3.0f, -3.0f};
+  for (size_t i = 0; i < sizeof special / sizeof *special; i++)
+    src[i] = special[i];
+  qi_f32_bias_act_fn fns[2] = {qi_f32_bias_act__scalar,
+                               qi_f32_conv_kernels_get().bias_act};
+  for (int kind = QI_F32_ACT_NONE; kind <= QI_F32_ACT_TANH; kind++)
+    for (int f = 0; f < 2; f++)
+      for (int with_res = 0; with_res < 2; with_res++) {
+        qi_f32_act a = {kind, 0, 0};
+        act_params(kind, &a.alpha, &a.beta);
+        const float bias = 0.375f;
+        /* In place on the residual, as the fused Add may be planned. */
+        memcpy(dst, res, sizeof dst);
+        fns[f](&a, bias, src, with_res ? dst : NULL, dst, N);
+        int bad = -1;
+        for (int i = 0; i < N && bad < 0; i++) {
+          float x = src[i] + bias;
+          if (with_res) x = x + res[i];
+          double ref = act_ref(kind, a.alpha, a.beta, (double)x);
+          /* NaN compares false: counts as out of tolerance. */
+          if (!(fabs(dst[i] - ref) <= ACT_ABS_TOL + REL_TOL * fabs(ref)))
+            bad = i;
+        }
+        QT_CHECKF(st, bad < 0, "act %d variant %d res %d: element %d", kind,
+                  f, with_res, bad);
+      }
+}
+
+int main(void) {
+  qt_state st = {0};
+  QT_RUN(&st, test_dwconv_kernels);
+  QT_RUN(&st, test_gemm_ukernel);
+  QT_RUN(&st, test_pack_b);
+  QT_RUN(&st, test_bias_act_kernels);
+  return qt_summary(&st);
+}
