@@ -281,6 +281,23 @@ static int cmd_bench(const cli *c, qi_model *m) {
         printf("%-40.40s %-22.22s %10.4f %5.1f%%\n", sorted[i].name, sorted[i].op_type,
                sorted[i].total_ms / (double)(sorted[i].runs ? sorted[i].runs : 1),
                100.0 * sorted[i].total_ms / (total > 0 ? total : 1));
+      /* Totals by op type: where the time goes, at a glance. */
+      printf("%-22s %10s %6s %6s\n", "op type", "ms/run", "share", "nodes");
+      for (int i = 0; i < cnt; i++) {
+        if (!sorted[i].op_type) continue;
+        double ms = 0;
+        int nodes = 0;
+        const char *op = sorted[i].op_type;
+        for (int j = i; j < cnt; j++)
+          if (sorted[j].op_type && !strcmp(sorted[j].op_type, op)) {
+            ms += sorted[j].total_ms / (double)(sorted[j].runs ? sorted[j].runs : 1);
+            nodes++;
+            if (j > i) sorted[j].op_type = NULL;
+          }
+        double runs = (double)(sorted[i].runs ? sorted[i].runs : 1);
+        printf("%-22.22s %10.4f %5.1f%% %6d\n", op, ms, 100.0 * ms * runs / (total > 0 ? total : 1),
+               nodes);
+      }
       free(sorted);
     }
   }

@@ -46,19 +46,20 @@ static inline void store_row(float *ci, __m256 v0, __m256 v1, size_t nr,
 }
 
 void qi_f32_gemm_ukernel_6x16__avx2(size_t kc, const float *a,
-                                    const float *b, float *c, size_t ldc,
-                                    size_t mr, size_t nr, int accumulate) {
+                                    const float *b, size_t ldb, float *c,
+                                    size_t ldc, size_t mr, size_t nr,
+                                    int accumulate) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
   __m256 c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   __m256 c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   if (nr > 8) {
-    for (size_t k = 0; k < kc; k++, a += QI_F32_GEMM_MR, b += QI_F32_GEMM_NR) {
+    for (size_t k = 0; k < kc; k++, a += QI_F32_GEMM_MR, b += ldb) {
       __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
       ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
     }
   } else {
     /* Half tile: the right half of B is zero padding; skip its FMAs. */
-    for (size_t k = 0; k < kc; k++, a += QI_F32_GEMM_MR, b += QI_F32_GEMM_NR) {
+    for (size_t k = 0; k < kc; k++, a += QI_F32_GEMM_MR, b += ldb) {
       __m256 b0 = _mm256_loadu_ps(b);
       c00 = _mm256_fmadd_ps(_mm256_broadcast_ss(a), b0, c00);
       c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1), b0, c10);
@@ -147,4 +148,63 @@ void qi_f32_gemm_pack_b_16__avx2(const qi_f32_pack_src *s, size_t kc,
       _mm256_storeu_ps(d + 8, v1);
     }
   }
+}
+
+/* A packing. Rows contiguous in k (cs == 1) and all six rows present: 8 k
+ * at a time from each row, transposed as an 8x8 block with two zero rows,
+ * each k's six values stored with an 8-float store that the next k's
+ * store overlaps (hence the 2-float slack). Columns contiguous (rs == 1):
+ * six floats per k the same way. Anything else: the scalar loop. */
+static inline void transpose8x8(__m256 r[8]) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+void qi_f32_gemm_pack_a_6s__avx2(const float *a, int64_t rs, int64_t cs,
+                                 int64_t m, int64_t k, int64_t m0, float alpha,
+                                 float *panel) {
+  const __m256 av = _mm256_set1_ps(alpha);
+  if (cs == 1 && m0 + QI_F32_GEMM_MR <= m) {
+    const float *row[6];
+    for (int i = 0; i < 6; i++) row[i] = a + (m0 + i) * rs;
+    int64_t kk = 0;
+    for (; kk + 8 <= k; kk += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 6; i++) r[i] = _mm256_mul_ps(av, _mm256_loadu_ps(row[i] + kk));
+      r[6] = r[7] = _mm256_setzero_ps();
+      transpose8x8(r);
+      for (int t = 0; t < 8; t++)
+        _mm256_storeu_ps(panel + (kk + t) * QI_F32_GEMM_MR, r[t]);
+    }
+    for (; kk < k; kk++)
+      for (int i = 0; i < 6; i++)
+        panel[kk * QI_F32_GEMM_MR + i] = alpha * row[i][kk];
+    return;
+  }
+  if (rs == 1 && m0 + QI_F32_GEMM_MR <= m) {
+    const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    for (int64_t kk = 0; kk < k; kk++)
+      _mm256_storeu_ps(panel + kk * QI_F32_GEMM_MR,
+                       _mm256_mul_ps(av, _mm256_maskload_ps(a + kk * cs + m0, six)));
+    return;
+  }
+  qi_f32_gemm_pack_a_6s(a, rs, cs, m, k, m0, alpha, panel);
 }

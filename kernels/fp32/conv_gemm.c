@@ -4,13 +4,14 @@
 
 
 void qi_f32_gemm_ukernel_6x16__scalar(size_t kc, const float *a,
-                                      const float *b, float *c, size_t ldc,
-                                      size_t mr, size_t nr, int accumulate) {
+                                      const float *b, size_t ldb, float *c,
+                                      size_t ldc, size_t mr, size_t nr,
+                                      int accumulate) {
   float acc[QI_F32_GEMM_MR][QI_F32_GEMM_NR] = {{0}};
   for (size_t k = 0; k < kc; k++)
     for (size_t i = 0; i < mr; i++)
       for (size_t j = 0; j < nr; j++)
-        acc[i][j] += a[k * QI_F32_GEMM_MR + i] * b[k * QI_F32_GEMM_NR + j];
+        acc[i][j] += a[k * QI_F32_GEMM_MR + i] * b[k * ldb + j];
   for (size_t i = 0; i < mr; i++)
     for (size_t j = 0; j < nr; j++)
       c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
@@ -22,6 +23,19 @@ void qi_f32_gemm_pack_a_6(const float *w, int64_t m, int64_t k, int64_t ldw,
     for (int64_t i = 0; i < QI_F32_GEMM_MR; i++)
       panel[kk * QI_F32_GEMM_MR + i] =
           m0 + i < m ? w[(m0 + i) * ldw + kk] : 0.0f;
+}
+
+void qi_f32_gemm_pack_a_6s(const float *a, int64_t rs, int64_t cs, int64_t m,
+                           int64_t k, int64_t m0, float alpha, float *panel) {
+  for (int64_t i = 0; i < QI_F32_GEMM_MR; i++) {
+    if (m0 + i >= m) {
+      for (int64_t kk = 0; kk < k; kk++) panel[kk * QI_F32_GEMM_MR + i] = 0.0f;
+      continue;
+    }
+    const float *row = a + (m0 + i) * rs;
+    for (int64_t kk = 0; kk < k; kk++)
+      panel[kk * QI_F32_GEMM_MR + i] = alpha * row[kk * cs];
+  }
 }
 
 void qi_f32_gemm_pack_b_16__scalar(const qi_f32_pack_src *s, size_t kc,

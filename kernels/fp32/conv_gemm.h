@@ -1,13 +1,14 @@
 /*
  * FP32 GEMM microkernel and packing for convolutions run as implicit GEMMs:
  *
- *   C[i][j] (+)= sum_{k < kc} A[k * 6 + i] * B[k * 16 + j]
+ *   C[i][j] (+)= sum_{k < kc} A[k * 6 + i] * B[k * ldb + j]
  *
  * for i < mr (<= 6) output channels and j < nr (<= 16) output pixels. A is
  * a weight panel packed k-major, 6 channels per k (rows past the matrix
- * zero); B a pixel panel packed k-major, 16 pixels per k (columns past the
- * matrix zero). Only the mr x nr corner of C is written, row stride ldc;
- * accumulate = 0 overwrites it, 1 adds to it.
+ * zero); B either a pixel panel packed k-major (ldb = 16, columns past the
+ * matrix zero) or rows of the input itself (a 1x1 convolution). 16 floats
+ * of every B row are read (8 when nr <= 8). Only the mr x nr corner of C
+ * is written, row stride ldc; accumulate = 0 overwrites it, 1 adds to it.
  */
 #ifndef QI_KERNELS_FP32_CONV_GEMM_H
 #define QI_KERNELS_FP32_CONV_GEMM_H
@@ -19,21 +20,35 @@
 #define QI_F32_GEMM_NR 16
 
 typedef void (*qi_f32_gemm_ukernel_fn)(size_t kc, const float *a,
-                                       const float *b, float *c, size_t ldc,
-                                       size_t mr, size_t nr, int accumulate);
+                                       const float *b, size_t ldb, float *c,
+                                       size_t ldc, size_t mr, size_t nr,
+                                       int accumulate);
 
 void qi_f32_gemm_ukernel_6x16__scalar(size_t kc, const float *a,
-                                      const float *b, float *c, size_t ldc,
-                                      size_t mr, size_t nr, int accumulate);
+                                      const float *b, size_t ldb, float *c,
+                                      size_t ldc, size_t mr, size_t nr,
+                                      int accumulate);
 /* Needs AVX2 and FMA. */
 void qi_f32_gemm_ukernel_6x16__avx2(size_t kc, const float *a,
-                                    const float *b, float *c, size_t ldc,
-                                    size_t mr, size_t nr, int accumulate);
+                                    const float *b, size_t ldb, float *c,
+                                    size_t ldc, size_t mr, size_t nr,
+                                    int accumulate);
 
 /* Packs rows [m0, m0 + 6) of the row-major m x k matrix w (row stride ldw)
  * into a panel of k * 6 floats, zero past row m. */
 void qi_f32_gemm_pack_a_6(const float *w, int64_t m, int64_t k, int64_t ldw,
                           int64_t m0, float *panel);
+/* Same for any strides: element (i, p) at a[i * rs + p * cs], scaled by
+ * alpha (so a transposed A packs the same way). The AVX2 variant may write
+ * up to 2 floats past the panel's k * 6: give it 8 floats of slack. */
+typedef void (*qi_f32_gemm_pack_a_fn)(const float *a, int64_t rs, int64_t cs,
+                                      int64_t m, int64_t k, int64_t m0,
+                                      float alpha, float *panel);
+void qi_f32_gemm_pack_a_6s(const float *a, int64_t rs, int64_t cs, int64_t m,
+                           int64_t k, int64_t m0, float alpha, float *panel);
+void qi_f32_gemm_pack_a_6s__avx2(const float *a, int64_t rs, int64_t cs,
+                                 int64_t m, int64_t k, int64_t m0, float alpha,
+                                 float *panel);
 
 /* Where the B columns come from: column j is output pixel
  * (j / ow, j % ow) and row k reads the image at

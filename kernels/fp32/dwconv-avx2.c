@@ -1,12 +1,11 @@
-/* AVX2 depthwise convolution. The input rows a band of QI_F32_DW_BAND
- * output rows reads are copied into scratch (small enough to stay in L1),
- * zero-padded and split by column phase (qi_f32_dw_phase_dims), so every
- * output reads its taps with contiguous loads and no bounds checks, at any
- * stride. Outputs are computed in blocks of two rows by 32, 16 or 8
- * columns: 2 x 4 accumulators keep both FMA pipes busy through the FMA
- * latency, and each weight broadcast feeds both rows. A row's last partial
- * block is recomputed overlapping the one before (the overlapped outputs
- * get the same value again); rows narrower than 8 go through a temporary. */
+/* AVX2 depthwise convolution (layout in dwconv.h): per band of output
+ * rows, copy the padded, phase-split input rows into scratch, then compute
+ * blocks of two rows by 32, 16 or 8 columns: 2 x 4 accumulators (narrow
+ * blocks split the taps by kw parity instead) keep both FMA pipes busy
+ * through the FMA latency, and each weight broadcast feeds both rows. A
+ * row's last partial block is recomputed overlapping the one before (the
+ * overlapped outputs get the same value again); rows narrower than 8 go
+ * through a temporary. */
 #include <immintrin.h>
 
 #include "fp32/dwconv.h"
@@ -119,75 +118,84 @@ static inline void zero_floats(float *d, int64_t n) {
   for (; i < n; i++) d[i] = 0.0f;
 }
 
-/* Per phase q: positions [lo, hi) hold input columns x * sw + q - pad_l;
- * the rest of the row is zero. Same for every row, so computed once. */
-typedef struct phase_span {
-  int64_t lo, hi;
-} phase_span;
-
-static void phase_spans(int64_t in_w, int64_t pad_l, int64_t sw, int64_t wpp,
-                        phase_span *ps) {
-  for (int64_t q = 0; q < sw; q++) {
-    int64_t lo = pad_l - q <= 0 ? 0 : (pad_l - q + sw - 1) / sw;
-    int64_t hi = in_w + pad_l - q <= 0 ? 0 : (in_w + pad_l - q + sw - 1) / sw;
-    if (hi > wpp) hi = wpp;
-    if (lo > hi) lo = hi;
-    ps[q].lo = lo;
-    ps[q].hi = hi;
-  }
-}
-
 /* One padded row of every phase (src NULL: a padding row). */
-static void copy_row(const float *src, int64_t in_w, int64_t pad_l,
-                     int64_t sw, int64_t wpp, int64_t phase_stride,
-                     const phase_span *ps, float *dst) {
+static void copy_row(const qi_f32_dw2d *p, const float *src,
+                     int64_t phase_stride, float *dst) {
+  const int64_t sw = p->stride_w, wpp = p->wpp;
+  const int64_t pad_l = p->pad_l + p->e * sw;
   for (int64_t q = 0; q < sw; q++) {
     float *d = dst + q * phase_stride;
     if (!src) {
       zero_floats(d, wpp);
       continue;
     }
-    const int64_t lo = ps[q].lo, hi = ps[q].hi;
-    zero_floats(d, lo);
-    const float *s = src + q - pad_l;
-    if (sw == 1) {
-      copy_floats(d + lo, s + lo, hi - lo);
-    } else {
-      int64_t x = lo;
-      if (sw == 2)
-        for (; x + 8 <= hi && 2 * (x + 7) + 1 < in_w + pad_l - q; x += 8) {
-          /* 16 inputs, keep the even ones (all inside the row). */
-          __m256 a = _mm256_loadu_ps(s + 2 * x), b = _mm256_loadu_ps(s + 2 * x + 8);
-          __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-          _mm256_storeu_ps(d + x, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                      _mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
-        }
-      for (; x < hi; x++) d[x] = s[x * sw];
+    const int64_t lo = p->lo[q], hi = p->hi[q];
+    if (sw == 1 && lo % 8 == 0 && wpp % 8 == 0) {
+      /* Whole aligned chunks: zeros, the row, the last piece through a
+       * masked load (zero past the row, nothing read beyond it), zeros. */
+      int64_t x = 0;
+      for (; x < lo; x += 8) _mm256_storeu_ps(d + x, _mm256_setzero_ps());
+      for (; x + 8 <= hi; x += 8)
+        _mm256_storeu_ps(d + x, _mm256_loadu_ps(src + (x - pad_l)));
+      if (x < hi) {
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(hi - x)),
+                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_storeu_ps(d + x, _mm256_maskload_ps(src + (x - pad_l), m));
+        x += 8;
+      }
+      for (; x < wpp; x += 8) _mm256_storeu_ps(d + x, _mm256_setzero_ps());
+      continue;
     }
-    zero_floats(d + hi, wpp - hi);
+    if (sw == 1) {
+      zero_floats(d, lo);
+      copy_floats(d + lo, src + (lo - pad_l), hi - lo);
+      zero_floats(d + hi, wpp - hi);
+      continue;
+    }
+    /* Strided: whole chunks of 8 positions; interior chunks of stride 2
+     * deinterleave two loads, the others gather from the row with lanes
+     * outside [lo, hi) masked to zero (and never read). */
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i step = _mm256_set1_epi32((int)(8 * sw));
+    __m256i idx = _mm256_add_epi32(_mm256_mullo_epi32(lane, _mm256_set1_epi32((int)sw)),
+                                   _mm256_set1_epi32((int)(q - pad_l)));
+    __m256i pos = lane;
+    const __m256i lo_v = _mm256_set1_epi32((int)lo - 1);
+    const __m256i hi_v = _mm256_set1_epi32((int)hi);
+    for (int64_t x = 0; x < wpp; x += 8) {
+      __m256 v;
+      int64_t first = x * sw + q - pad_l; /* input column of lane 0 */
+      if (sw == 2 && x >= lo && x + 8 <= hi && first + 15 < p->in_w) {
+        /* Interior: 16 inputs, keep the even ones. */
+        __m256 a = _mm256_loadu_ps(src + first);
+        __m256 b = _mm256_loadu_ps(src + first + 8);
+        __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+        v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e),
+                                                   _MM_SHUFFLE(3, 1, 2, 0)));
+      } else {
+        __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(pos, lo_v),
+                                     _mm256_cmpgt_epi32(hi_v, pos));
+        v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), src, idx,
+                                     _mm256_castsi256_ps(m), 4);
+      }
+      _mm256_storeu_ps(d + x, v);
+      idx = _mm256_add_epi32(idx, step);
+      pos = _mm256_add_epi32(pos, _mm256_set1_epi32(8));
+    }
   }
 }
 
 void qi_f32_dwconv2d__avx2(const qi_f32_dw2d *p, const float *in,
                            const float *w, float bias, float *out,
                            float *scratch) {
-  if (p->stride_w > QI_F32_DW_MAX_SW) {
+  if (!p->vector) {
     qi_f32_dwconv2d__scalar(p, in, w, bias, out, scratch);
     return;
   }
-  int64_t hp, wpp, band_rows;
-  qi_f32_dw_phase_dims(p, &hp, &wpp);
-  qi_f32_dw_band_rows(p, hp, &band_rows);
-  const int64_t sw = p->stride_w, phase_stride = band_rows * wpp;
-  phase_span ps[QI_F32_DW_MAX_SW];
-  phase_spans(p->in_w, p->pad_l, sw, wpp, ps);
-  int64_t koff[QI_F32_DW_MAX_KW];
-  const int64_t kw_n = p->k_w <= QI_F32_DW_MAX_KW ? p->k_w : 0;
-  for (int64_t kw = 0; kw < kw_n; kw++) {
-    int64_t col = kw * p->dil_w;
-    koff[kw] = col % sw * phase_stride + col / sw;
-  }
-  dw_ctx c = {scratch, wpp, p->stride_h, p->dil_h, p->k_h, p->k_w, koff, w,
+  const int64_t sw = p->stride_w, wpp = p->wpp, hp = p->hp;
+  const int64_t band_rows = p->band_rows, phase_stride = band_rows * wpp;
+  const int wide = p->k_w > QI_F32_DW_MAX_KW;
+  dw_ctx c = {scratch, wpp, p->stride_h, p->dil_h, p->k_h, p->k_w, p->koff, w,
               bias};
   const int64_t ow_n = p->out_w;
   float tmp[2][8];
@@ -197,8 +205,8 @@ void qi_f32_dwconv2d__avx2(const qi_f32_dw2d *p, const float *in,
     if (nr > hp - r0) nr = hp - r0;
     for (int64_t r = 0; r < nr; r++) {
       int64_t ir = r0 + r - p->pad_t;
-      copy_row(ir >= 0 && ir < p->in_h ? in + ir * p->in_w : NULL, p->in_w,
-               p->pad_l, sw, wpp, phase_stride, ps, scratch + r * wpp);
+      copy_row(p, ir >= 0 && ir < p->in_h ? in + ir * p->in_w : NULL,
+               phase_stride, scratch + r * wpp);
     }
     int64_t oh1 = oh0 + QI_F32_DW_BAND < p->out_h ? oh0 + QI_F32_DW_BAND
                                                   : p->out_h;
@@ -206,7 +214,7 @@ void qi_f32_dwconv2d__avx2(const qi_f32_dw2d *p, const float *in,
       int two = oh + 1 < oh1;
       int64_t rel = oh - oh0;
       float *y0 = out + oh * ow_n, *y1 = two ? y0 + ow_n : y0;
-      if (!kw_n) {
+      if (wide) {
         /* Very wide kernels: offsets computed per tap, scalar. */
         for (int64_t r = 0; r < 1 + two; r++)
           for (int64_t ow = 0; ow < ow_n; ow++) {
@@ -217,7 +225,7 @@ void qi_f32_dwconv2d__avx2(const qi_f32_dw2d *p, const float *in,
                 acc += w[kh * p->k_w + kw] *
                        scratch[col % sw * phase_stride +
                                ((rel + r) * p->stride_h + kh * p->dil_h) * wpp +
-                               col / sw];
+                               col / sw + p->e];
               }
             (r ? y1 : y0)[ow] = acc;
           }

@@ -16,11 +16,41 @@ static void valid_range(int64_t base, int64_t step, int64_t limit, int64_t n,
   *hi = b;
 }
 
+void qi_f32_dw2d_derive(qi_f32_dw2d *p) {
+  const int64_t sw = p->stride_w;
+  p->vector = sw <= QI_F32_DW_MAX_SW;
+  if (!p->vector) return;
+  int64_t lo0 = (p->pad_l + sw - 1) / sw;
+  p->e = (8 - lo0 % 8) % 8;
+  int64_t owv = (p->out_w + 7) / 8 * 8;
+  int64_t w_need = owv + (p->k_w - 1) * p->dil_w / sw + p->e;
+  int64_t w_in = (p->in_w + p->pad_l + sw - 1) / sw + p->e;
+  int64_t h_need = (p->out_h - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+  p->wpp = ((w_in > w_need ? w_in : w_need) + 7) / 8 * 8;
+  p->hp = p->in_h + p->pad_t > h_need ? p->in_h + p->pad_t : h_need;
+  int64_t rows = (QI_F32_DW_BAND - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+  p->band_rows = rows < p->hp ? rows : p->hp;
+  /* Phase q position x holds input column x * sw + q - (pad_l + e * sw):
+   * the e extra positions act as more left padding. */
+  const int64_t pl = p->pad_l + p->e * sw;
+  for (int64_t q = 0; q < sw; q++) {
+    int64_t lo = pl - q <= 0 ? 0 : (pl - q + sw - 1) / sw;
+    int64_t hi = p->in_w + pl - q <= 0 ? 0 : (p->in_w + pl - q + sw - 1) / sw;
+    if (hi > p->wpp) hi = p->wpp;
+    if (lo > hi) lo = hi;
+    p->lo[q] = lo;
+    p->hi[q] = hi;
+  }
+  const int64_t phase_stride = p->band_rows * p->wpp;
+  for (int64_t kw = 0; kw < p->k_w && kw < QI_F32_DW_MAX_KW; kw++) {
+    int64_t col = kw * p->dil_w;
+    p->koff[kw] = col % sw * phase_stride + col / sw + p->e;
+  }
+}
+
 size_t qi_f32_dwconv2d_scratch(const qi_f32_dw2d *p) {
-  int64_t hp, wpp, rows;
-  qi_f32_dw_phase_dims(p, &hp, &wpp);
-  qi_f32_dw_band_rows(p, hp, &rows);
-  return (size_t)(p->stride_w * rows * wpp) + 8;
+  if (!p->vector) return 8;
+  return (size_t)(p->stride_w * p->band_rows * p->wpp) + 8;
 }
 
 void qi_f32_dwconv2d__scalar(const qi_f32_dw2d *p, const float *in,

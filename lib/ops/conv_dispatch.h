@@ -7,12 +7,18 @@
 #include "fp32/bias_act.h"
 #include "fp32/conv_gemm.h"
 #include "fp32/dwconv.h"
+#include "fp32/dwconv8.h"
 
 typedef struct qi_f32_conv_kernels {
   qi_f32_dwconv2d_fn dwconv2d;
+  /* Eight planes at once; NULL where not available. */
+  void (*dwconv2d_x8)(const qi_f32_dw2d *p, const float *const in[8],
+                      const float *const w[8], const float bias[8],
+                      float *const out[8], float *scratch);
   qi_f32_bias_act_fn bias_act;
   qi_f32_gemm_ukernel_fn gemm_ukernel;
   qi_f32_gemm_pack_b_fn pack_b;
+  qi_f32_gemm_pack_a_fn pack_a;
 } qi_f32_conv_kernels;
 
 /* Reads the features and QINFER_ISA on each call (cheap; call it once per

@@ -14,7 +14,7 @@
 typedef enum conv_algo {
   CONV_BLAS_POINTWISE = 0, /* OpenBLAS GEMM straight on the input */
   CONV_BLAS_IM2COL = 1,    /* OpenBLAS GEMM on im2col tiles */
-  CONV_DEPTHWISE = 2,      /* direct loop per channel plane */
+  CONV_DEPTHWISE = 2,      /* direct kernels, 8 planes or 1 at a time */
   CONV_PACKED = 3          /* packed weights + our microkernel */
 } conv_algo;
 
@@ -25,6 +25,7 @@ typedef struct conv_packed {
   int64_t *boff;      /* K offsets of B rows, owned */
   int direct;         /* B packed straight from the (padded) input: 1-D/2-D */
   int pad_copy;       /* direct and padded: B is a zero-padded copy */
+  int b_rows;         /* 1x1, stride 1, unpadded: B rows are input rows */
   int64_t hp, wp;     /* extents of the image B is read from (direct) */
   int64_t ncols;      /* GEMM columns per (batch, group): OH * OW */
   int64_t npanels;    /* ceil(M_g / 6) */
@@ -41,6 +42,9 @@ typedef struct conv_plan {
   int has_sum;
   qi_epilogue epi;
   qi_f32_dwconv2d_fn dw;
+  void (*dw8)(const qi_f32_dw2d *p, const float *const in[8],
+              const float *const w[8], const float bias[8],
+              float *const out[8], float *scratch); /* may be NULL */
   conv_packed pk;
 } conv_plan;
 

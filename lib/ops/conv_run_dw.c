@@ -1,13 +1,16 @@
 /*
- * Depthwise Conv (one input channel per group, 1-D or 2-D): the direct
- * kernel per output-channel plane, planes split over the pool, each plane's
- * epilogue (residual, activation) done right after while it is in cache.
- * Per-channel GEMMs would be tiny and slow.
+ * Depthwise Conv (one input channel per group, 1-D or 2-D): direct kernels,
+ * per-channel GEMMs would be tiny and slow. With AVX2, tasks are groups of
+ * eight output channels run interleaved (kernels/fp32/dwconv8.h); without
+ * it, or when the residual shares the output buffer, tasks are single
+ * planes. Each task's epilogue (residual, activation) follows right after,
+ * while its planes are in cache.
  */
+#include "fp32/dwconv8.h"
 #include "ops/conv_plan.h"
 
 static qi_f32_dw2d dw_shape(const qi_conv_geom *g) {
-  qi_f32_dw2d s;
+  qi_f32_dw2d s = {0};
   s.in_h = g->in[1];
   s.in_w = g->in[2];
   s.out_h = g->out[1];
@@ -20,16 +23,22 @@ static qi_f32_dw2d dw_shape(const qi_conv_geom *g) {
   s.dil_w = g->dil[2];
   s.pad_t = g->pad_b[1];
   s.pad_l = g->pad_b[2];
+  qi_f32_dw2d_derive(&s);
   return s;
 }
 
-/* Per thread: the kernel's scratch and, when a residual may share the
- * output buffer, a plane to compute into. In floats, rounded to 16. */
+/* Per thread, in floats rounded to 16: the single-plane kernel's scratch
+ * plus, when a residual may share the output buffer, a plane to compute
+ * into; or the eight-plane kernel's scratch, whichever is larger. */
 static size_t per_thread_floats(const conv_plan *p) {
   qi_f32_dw2d s = dw_shape(&p->geo);
   size_t n = (qi_f32_dwconv2d_scratch(&s) + 15) & ~(size_t)15;
   if (p->has_sum)
     n += ((size_t)qi_conv_geom_out_plane(&p->geo) + 15) & ~(size_t)15;
+  if (p->dw8) {
+    size_t n8 = (qi_f32_dwconv2d_x8_scratch(&s) + 15) & ~(size_t)15;
+    if (n8 > n) n = n8;
+  }
   return n;
 }
 
@@ -67,10 +76,40 @@ static void dw_task(void *arg, size_t t, int thread) {
   qi_epilogue_span(&j->p->epi, 0.0f, res, dst, y, (size_t)op);
 }
 
+/* Task t: output channels [8c, 8c + 8) of batch b, t = b * groups + c. */
+static void dw8_task(void *arg, size_t t, int thread) {
+  const dw_job *j = arg;
+  const qi_conv_geom *g = &j->p->geo;
+  const int64_t groups = (g->cout + 7) / 8;
+  const int64_t b = (int64_t)t / groups, m0 = (int64_t)t % groups * 8;
+  const int64_t ip = qi_conv_geom_in_plane(g), op = qi_conv_geom_out_plane(g);
+  const int64_t ks = g->k[1] * g->k[2];
+  const float *in[8], *w[8];
+  float bias[8], *out[8];
+  for (int i = 0; i < 8; i++) {
+    int64_t m = m0 + i;
+    int valid = m < g->cout;
+    in[i] = valid ? j->io->x + (b * g->cin + m / j->mult) * ip : NULL;
+    w[i] = valid ? j->io->w + m * ks : NULL;
+    bias[i] = valid && j->io->bias ? j->io->bias[m] : 0.0f;
+    out[i] = valid ? j->io->y + (b * g->cout + m) * op : NULL;
+  }
+  j->p->dw8(&j->shape, in, w, bias, out, j->scratch + (size_t)thread * j->per_thread);
+  for (int i = 0; i < 8 && out[i]; i++) {
+    const float *res =
+        j->io->res ? j->io->res + (b * g->cout + m0 + i) * op : NULL;
+    qi_epilogue_span(&j->p->epi, 0.0f, res, out[i], out[i], (size_t)op);
+  }
+}
+
 void conv_run_depthwise(const qi_run_ctx *ctx, const conv_plan *p,
                         const conv_io *io) {
   const qi_conv_geom *g = &p->geo;
   dw_job j = {p, io, dw_shape(g), ctx->scratch, per_thread_floats(p),
               g->cout / g->cin};
-  qi_pool_run(ctx->pool, dw_task, &j, (size_t)(g->batch * g->cout));
+  if (p->dw8 && !(io->res && io->res == io->y))
+    qi_pool_run(ctx->pool, dw8_task, &j,
+                (size_t)(g->batch * ((g->cout + 7) / 8)));
+  else
+    qi_pool_run(ctx->pool, dw_task, &j, (size_t)(g->batch * g->cout));
 }

@@ -7,19 +7,21 @@
  * K = C_g * kh * kw and P = OH * OW. For 1-D and 2-D convolutions B is
  * never formed: the input is zero-padded once (if padded at all) and the
  * packing reads row k of B as that image at the tap's offset, column j at
- * output pixel (j / OW, j % OW) times the strides. 3-D convolutions im2col
- * each block into per-thread scratch first.
+ * output pixel (j / OW, j % OW) times the strides; 1x1 stride-1 unpadded
+ * convolutions skip packing and read input rows directly. 3-D
+ * convolutions im2col each block into per-thread scratch first.
  *
  * Tasks are (group, column block, block of 6-row weight panels). Per K
  * block of PK_KC rows a task packs its B columns into 16-wide panels (so
- * the microkernel streams contiguous, cache-friendly memory), runs every
- * weight panel over them, and accumulates in a per-thread tile; at the end
- * the tile goes out through the epilogue (bias, residual, activation), so
- * the output is written once. The residual may share the output buffer:
- * it is read at the same index it is written. When the output is small
- * and tasks split the weight panels, B is packed once up front instead of
- * by every task. Weights are packed [group][K block][panel][kc][6] so one
- * K block of all panels streams contiguously.
+ * the microkernel streams contiguous, cache-friendly memory) and runs
+ * every weight panel over them, accumulating straight into the output
+ * (or, when the residual shares the output buffer or rows would end in
+ * masked stores, into a per-thread tile); the epilogue (bias, residual,
+ * activation) then runs on the finished tile while it is in cache. When
+ * the output is small and tasks split the weight panels, B is packed once
+ * up front instead of by every task. Weights are packed
+ * [group][K block][panel][kc][6] so one K block of all panels streams
+ * contiguously.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,8 @@ int conv_packed_layout(conv_plan *p) {
     pk->wp = g->in[2] + g->pad_b[2] + g->pad_e[2];
     /* The packer indexes a padded plane with int32 offsets. */
     if (pk->hp * pk->wp > INT32_MAX) return 0;
+    pk->b_rows = !pk->pad_copy && g->k[1] == 1 && g->k[2] == 1 &&
+                 g->stride[1] == 1 && g->stride[2] == 1;
   }
   pk->ncols = qi_conv_geom_out_plane(g);
   pk->nc = PK_NC_MAX;
@@ -62,8 +66,9 @@ int conv_packed_layout(conv_plan *p) {
   if (split > pk->npanels) split = pk->npanels;
   pk->panels_per_task = ceil_div(pk->npanels, split);
   pk->kc = kk < PK_KC ? kk : PK_KC;
-  pk->prepack = split > 1 && g->group * ceil_div(pk->ncols, pk->nc) * kk *
-                                     pk->nc <= PK_PREPACK_MAX;
+  pk->prepack = !pk->b_rows && split > 1 &&
+                g->group * ceil_div(pk->ncols, pk->nc) * kk * pk->nc <=
+                    PK_PREPACK_MAX;
   return 1;
 }
 
@@ -250,8 +255,8 @@ static void pk_task(void *arg, size_t t, int thread) {
   const conv_plan *p = j->p;
   const conv_packed *pk = &p->pk;
   const qi_conv_geom *g = &p->geo;
-  const int64_t mg = g->cout / g->group;
-  const int64_t kk = g->cin / g->group * qi_conv_geom_ksize(g);
+  const int64_t mg = g->cout / g->group, cg = g->cin / g->group;
+  const int64_t kk = cg * qi_conv_geom_ksize(g);
   int64_t cb = (int64_t)t % j->ncb, rest = (int64_t)t / j->ncb;
   int64_t mb = rest % j->nmb, gi = rest / j->nmb;
   int64_t j0, j1;
@@ -274,10 +279,20 @@ static void pk_task(void *arg, size_t t, int thread) {
   for (int64_t kb = 0; kb < kk; kb += pk->kc) {
     int64_t kc = kk - kb < pk->kc ? kk - kb : pk->kc;
     const float *bp = bpack;
-    if (j->prepacked)
+    /* 1x1 stride-1 convolutions read whole 16-column tiles straight from
+     * the input rows (no packing: each packed value would be used by few
+     * output channels); a partial last tile is packed. */
+    const int64_t full = pk->b_rows ? nj / QI_F32_GEMM_NR * QI_F32_GEMM_NR : 0;
+    const float *brow = pk->b_rows ? j->img + gi * cg * pk->hp * pk->wp +
+                                         kb * pk->hp * pk->wp + j0
+                                   : NULL;
+    if (pk->b_rows) {
+      if (full < nj) pack_block(j, thread, gi, kb, kc, j0 + full, j1, bpack);
+    } else if (j->prepacked) {
       bp = prepacked_at(j, gi, cb, kb);
-    else
+    } else {
       pack_block(j, thread, gi, kb, kc, j0, j1, bpack);
+    }
     for (int64_t q = q0; q < q1; q++) {
       const float *a = pk_apanel(pk, kk, gi, kb, kc, q);
       int64_t mr = mg - q * QI_F32_GEMM_MR;
@@ -290,8 +305,12 @@ static void pk_task(void *arg, size_t t, int thread) {
          * masks. The output itself gets the exact width. */
         size_t nr = nj - c < QI_F32_GEMM_NR ? (size_t)(nj - c) : QI_F32_GEMM_NR;
         if (!direct_out) nr = nr <= 8 ? 8 : QI_F32_GEMM_NR;
-        pk->ukernel((size_t)kc, a, bp + c * kc, crow + c, (size_t)ldc,
-                    (size_t)mr, nr, kb > 0);
+        if (c < full)
+          pk->ukernel((size_t)kc, a, brow + c, (size_t)(pk->hp * pk->wp),
+                      crow + c, (size_t)ldc, (size_t)mr, nr, kb > 0);
+        else
+          pk->ukernel((size_t)kc, a, bp + (c - full) * kc, QI_F32_GEMM_NR,
+                      crow + c, (size_t)ldc, (size_t)mr, nr, kb > 0);
       }
     }
   }

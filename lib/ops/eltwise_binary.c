@@ -68,6 +68,14 @@ static void pow_row(const float *a, int64_t sa, const float *b, int64_t sb,
   for (int64_t i = 0; i < n; i++) o[i] = powf(a[i * sa], b[i * sb]);
 }
 
+/* numpy.mod on floats: the remainder takes the divisor's sign (a zero
+ * remainder too); fmodf is exact, so adding y back rounds once. */
+static float mod_f32(float x, float y) {
+  float r = fmodf(x, y);
+  if (r == 0.0f) return copysignf(0.0f, y);
+  return (r < 0.0f) != (y < 0.0f) ? r + y : r;
+}
+
 void qi_binary_row_f32(qi_bin_op op, const float *a, int64_t sa, const float *b,
                        int64_t sb, float *o, int64_t n) {
   switch (op) {
@@ -80,8 +88,10 @@ void qi_binary_row_f32(qi_bin_op op, const float *a, int64_t sa, const float *b,
     case QI_BIN_PRELU: F32_ROW(qi_vsel(x < 0.0f, x * y, x)); break;
     case QI_BIN_POW: pow_row(a, sa, b, sb, o, n); break;
     case QI_BIN_FMOD:
-    case QI_BIN_MOD: /* float Mod requires fmod = 1 (checked at load) */
       for (int64_t i = 0; i < n; i++) o[i] = fmodf(a[i * sa], b[i * sb]);
+      break;
+    case QI_BIN_MOD:
+      for (int64_t i = 0; i < n; i++) o[i] = mod_f32(a[i * sa], b[i * sb]);
       break;
     default: break;
   }

@@ -18,7 +18,7 @@ typedef enum qi_bin_op {
   QI_BIN_MUL,
   QI_BIN_DIV,  /* integers: truncated toward zero, like C and ONNX */
   QI_BIN_POW,  /* float32 (qi_binary_row_f32) or qi_pow_row_int */
-  QI_BIN_MOD,  /* integers: result takes the divisor's sign (Python) */
+  QI_BIN_MOD,  /* result takes the divisor's sign (Python, numpy.mod) */
   QI_BIN_FMOD, /* C fmod / %: result takes the dividend's sign */
   QI_BIN_MAX,  /* float32: NaN wins, like numpy.maximum */
   QI_BIN_MIN,

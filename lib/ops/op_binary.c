@@ -217,7 +217,7 @@ TWO_INPUT_OP(qi_op_and, "And", QI_BIN_AND, DT_BOOL, 1, 0)
 TWO_INPUT_OP(qi_op_or, "Or", QI_BIN_OR, DT_BOOL, 1, 0)
 TWO_INPUT_OP(qi_op_xor, "Xor", QI_BIN_XOR, DT_BOOL, 1, 0)
 
-/* ---- Mod: fmod = 0 (divisor's sign, integers only) or 1 (C fmod) ---- */
+/* ---- Mod: fmod = 0 (divisor's sign, numpy.mod) or 1 (C fmod) ---- */
 
 static qi_status infer_mod(qi_graph *g, qi_node *n, qi_error *err) {
   QI_TRY(infer_two(g, n, err, DT_F32 | DT_INTS, 0, 0));
@@ -225,9 +225,6 @@ static qi_status infer_mod(qi_graph *g, qi_node *n, qi_error *err) {
   if (fmod != 0 && fmod != 1)
     return qi_fail(err, QI_ERR_UNSUPPORTED, "node '%s' (Mod): fmod=%lld",
                    n->name, (long long)fmod);
-  if (fmod == 0 && qi_in_dtype(g, n, 0) == QI_FLOAT32)
-    return qi_fail(err, QI_ERR_UNSUPPORTED,
-                   "node '%s' (Mod): float inputs need fmod=1", n->name);
   return QI_OK;
 }
 

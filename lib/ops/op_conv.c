@@ -4,10 +4,12 @@
  * activation) and activation ("qi_act").
  *
  * prepare picks one way to run (conv_plan.h):
- *  - depthwise (one input channel per group, 1-D or 2-D): direct loop;
+ *  - depthwise (one input channel per group, 1-D or 2-D): direct kernels
+ *    (conv_run_dw.c);
  *  - packed (AVX2 CPU, constant weights): weights packed once, our
  *    microkernel over the pool (conv_run_packed.c);
- *  - otherwise OpenBLAS on the input (1x1) or on im2col tiles.
+ *  - otherwise OpenBLAS on the input (1x1) or on im2col tiles
+ *    (conv_run_blas.c): CPUs without AVX2, weights computed at run time.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,11 @@ static void plan_make(const qi_node *n, const qi_conv_geom *geo,
   if (cg == 1 && geo->nsp <= 2) {
     p->algo = CONV_DEPTHWISE;
     p->dw = k.dwconv2d;
+    /* Eight planes at a time wins except on wide stride-1 rows with small
+     * kernels, where the single-plane kernel streams rows directly. */
+    p->dw8 = geo->stride[2] == 1 && geo->k[2] <= 5 && geo->out[2] >= 48
+                 ? NULL
+                 : k.dwconv2d_x8;
   } else if (w_const && k.gemm_ukernel != qi_f32_gemm_ukernel_6x16__scalar &&
              conv_packed_layout(p)) {
     p->algo = CONV_PACKED;
@@ -158,13 +165,18 @@ static qi_status conv_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
 static size_t conv_scratch_bytes(const qi_graph *g, const qi_node *n,
                                  int nthreads) {
   if (n->state) return plan_scratch(n->state, nthreads);
+  /* Not prepared yet: enough for either plan run may end up with (an
+   * unprepared run plans as for non-constant weights). */
   conv_plan p;
   qi_conv_geom geo;
   if (qi_conv_geom_make(n, qi_in_shape(g, n, 0), qi_in_shape(g, n, 1), 0,
                         &geo, NULL) != QI_OK)
     return 0;
   plan_make(n, &geo, weights_const(g, n), &p);
-  return plan_scratch(&p, nthreads);
+  size_t a = plan_scratch(&p, nthreads);
+  plan_make(n, &geo, 0, &p);
+  size_t b = plan_scratch(&p, nthreads);
+  return a > b ? a : b;
 }
 
 static qi_status conv_run(const qi_run_ctx *ctx, const qi_node *n,

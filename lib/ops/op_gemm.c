@@ -2,13 +2,14 @@
  * Gemm (ONNX opsets 1..21), FP32:  Y = alpha * op(A) * op(B) + beta * C
  * with op() an optional transpose and C broadcast one way to [M, N]
  * (shapes [], [N], [1, N], [M, 1], [M, N]). Y is first filled with
- * beta * C, then OpenBLAS accumulates alpha * op(A) op(B) onto it; the fused
+ * beta * C, then alpha * op(A) op(B) is accumulated onto it by our GEMM
+ * over the pool (gemm_f32.h; OpenBLAS on CPUs without AVX2); the fused
  * activation ("qi_act") follows.
  */
 #include <cblas.h>
 #include <string.h>
 
-#include "ops/conv_epilogue.h"
+#include "ops/gemm_f32.h"
 
 typedef struct gemm_dims {
   int64_t m, n, k;
@@ -116,6 +117,18 @@ static qi_status gemm_run(const qi_run_ctx *ctx, const qi_node *n,
     }
     blas_beta = 1.0f;
   }
+  qi_f32_conv_kernels kern = qi_f32_conv_kernels_get();
+  int nth = qi_pool_size(ctx->pool);
+  if (nth < ctx->nthreads) nth = ctx->nthreads;
+  if (d.k > 0 && qi_f32_gemm_supported(&kern, d.m, d.n, d.k, tb ? d.k : 1) &&
+      ctx->scratch && ctx->scratch_bytes >= qi_f32_gemm_scratch(nth)) {
+    qi_epilogue epi = qi_epilogue_make(n);
+    qi_f32_gemm gm = {d.m,  d.n, d.k, 1,         a,    ta ? 1 : d.k,
+                      ta ? d.m : 1, b, tb ? 1 : d.n, tb ? d.k : 1, y,
+                      alpha, blas_beta != 0.0f, &epi, NULL, NULL};
+    qi_f32_gemm_run(ctx->pool, &kern, &gm, ctx->scratch);
+    return QI_OK;
+  }
   if (d.k == 0) {
     if (blas_beta == 0.0f) memset(y, 0, sizeof(float) * (size_t)(d.m * d.n));
   } else if (d.m == 1) {
@@ -138,10 +151,21 @@ static qi_status gemm_run(const qi_run_ctx *ctx, const qi_node *n,
   return QI_OK;
 }
 
+static size_t gemm_scratch_bytes(const qi_graph *g, const qi_node *n,
+                                 int nthreads) {
+  (void)g;
+  (void)n;
+  qi_f32_conv_kernels k = qi_f32_conv_kernels_get();
+  return k.gemm_ukernel != qi_f32_gemm_ukernel_6x16__scalar
+             ? qi_f32_gemm_scratch(nthreads)
+             : 0;
+}
+
 const qi_op_def qi_op_gemm = {
     .op_type = "Gemm",
     .check = gemm_check,
     .infer = gemm_infer,
+    .scratch_bytes = gemm_scratch_bytes,
     .run = gemm_run,
     .foldable = 1,
 };

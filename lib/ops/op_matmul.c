@@ -4,14 +4,15 @@
  * axes broadcast. The fused activation ("qi_act") follows.
  *
  * When B has no batch (the common Linear layer), A's batch folds into M
- * and one GEMM does all. Otherwise every output batch gets its own GEMM:
+ * and one GEMM does all. With AVX2, our GEMM (gemm_f32.h) runs every batch
+ * over the pool. Otherwise OpenBLAS: every output batch gets its own call;
  * small ones (which OpenBLAS runs on one thread anyway) are spread over the
  * pool, large ones run in turn and OpenBLAS splits each.
  */
 #include <cblas.h>
 #include <string.h>
 
-#include "ops/conv_epilogue.h"
+#include "ops/gemm_f32.h"
 
 /* OpenBLAS runs sgemm single-threaded at or below this m*n*k. */
 #define MATMUL_SMALL_MNK ((int64_t)262144)
@@ -127,6 +128,30 @@ static void mm_batch(const mm_job *j, int64_t t, qi_pool *epilogue_pool) {
   qi_epilogue_rows(epilogue_pool, j->epi, NULL, NULL, y, d->m, d->n, d->n);
 }
 
+/* Element offsets of the A and B matrices of output batch t. */
+static void mm_offsets(const void *ctx, int64_t t, int64_t *ao, int64_t *bo) {
+  const mm_dims *d = ctx;
+  int64_t ai = 0, bi = 0, rem = t;
+  for (int i = d->nbatch_axes - 1; i >= 0; i--) {
+    int64_t idx = rem % d->batch[i];
+    rem /= d->batch[i];
+    ai += idx * d->astr[i];
+    bi += idx * d->bstr[i];
+  }
+  *ao = ai * d->m * d->k;
+  *bo = bi * d->k * d->n;
+}
+
+static size_t mm_scratch_bytes(const qi_graph *g, const qi_node *n,
+                               int nthreads) {
+  (void)g;
+  (void)n;
+  qi_f32_conv_kernels k = qi_f32_conv_kernels_get();
+  return k.gemm_ukernel != qi_f32_gemm_ukernel_6x16__scalar
+             ? qi_f32_gemm_scratch(nthreads)
+             : 0;
+}
+
 static void mm_task(void *arg, size_t t, int thread) {
   (void)thread;
   mm_batch(arg, (int64_t)t, NULL);
@@ -155,6 +180,18 @@ static qi_status mm_run(const qi_run_ctx *ctx, const qi_node *n,
   for (int i = 0; i < d.nbatch_axes; i++)
     if (d.batch[i] != 1 && d.astr[i] == 0) a_full = 0;
   mm_job j = {&d, in[0].data, in[1].data, y, &epi};
+  qi_f32_conv_kernels kern = qi_f32_conv_kernels_get();
+  int nth = qi_pool_size(ctx->pool);
+  if (nth < ctx->nthreads) nth = ctx->nthreads;
+  int64_t rows = b_shared && a_full ? d.nbatch * d.m : d.m;
+  if (qi_f32_gemm_supported(&kern, rows, d.n, d.k, 1) && ctx->scratch &&
+      ctx->scratch_bytes >= qi_f32_gemm_scratch(nth)) {
+    qi_f32_gemm gm = {rows, d.n, d.k, b_shared && a_full ? 1 : d.nbatch,
+                      in[0].data, d.k, 1, in[1].data, d.n, 1, y, 1.0f, 0,
+                      &epi, b_shared && a_full ? NULL : mm_offsets, &d};
+    qi_f32_gemm_run(ctx->pool, &kern, &gm, ctx->scratch);
+    return QI_OK;
+  }
   if (b_shared && a_full) {
     /* [batch*M, K] x [K, N]: one GEMM. */
     mm_dims flat = d;
@@ -181,6 +218,7 @@ const qi_op_def qi_op_matmul = {
     .op_type = "MatMul",
     .check = mm_check,
     .infer = mm_infer,
+    .scratch_bytes = mm_scratch_bytes,
     .run = mm_run,
     .foldable = 1,
 };

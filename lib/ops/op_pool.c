@@ -15,14 +15,27 @@
  * input by their count, or with count_include_pad by the count of taps inside
  * the padded extent [-pb, in + pe): so a ceil_mode window that runs past the
  * right padding does not count the part beyond it (as PyTorch does).
+ *
+ * Pools over at most two spatial dims without dilation (nearly all of them)
+ * run on the row kernels of kernels/fp32/pool.h: per output row, the
+ * window's input rows reduce into a row buffer that holds the identity
+ * (-inf, or 0 for sums) where windows hang over the padding, then each
+ * output reduces its k taps of that buffer; neither pass checks bounds.
+ * Everything else takes the generic path below, window by window.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "ops/norm_dispatch.h"
 #include "ops/op.h"
 
 #define POOL_MAX_SPATIAL 3
 #define POOL_ATTR_LIMIT ((int64_t)1 << 30) /* bound on kernel/stride/pad */
+#define POOL_ROW_LIMIT ((int64_t)1 << 20)  /* row buffer elements, fast path */
+/* Taps (input reads) one task should do at least, so that waking the
+ * pool's threads pays for itself. */
+#define POOL_TASK_WORK 32768
 
 typedef struct pool_plan {
   int sr;                    /* spatial rank given by the model */
@@ -141,6 +154,130 @@ static void pool_task(void *arg, size_t task, int thread) {
       y[ow] = pool_window(p, x, &td, &th, &tw);
     }
   }
+}
+
+/* Tasks for `units` units of `work_per_unit` taps each: one when the work
+ * is too small to share, else up to 4 per thread. */
+static size_t split_tasks(size_t units, double work_per_unit, int nthreads,
+                          size_t *per_task) {
+  double want = nthreads > 1 ? (double)units * work_per_unit / POOL_TASK_WORK : 1;
+  if (want > (double)nthreads * 4) want = (double)nthreads * 4;
+  size_t ntasks = want < 1 ? 1 : (size_t)want;
+  if (ntasks > units) ntasks = units;
+  *per_task = (units + ntasks - 1) / ntasks;
+  return (units + *per_task - 1) / *per_task;
+}
+
+/* ---- Fast path: row kernels ------------------------------------------- */
+
+typedef struct fast_layout {
+  int64_t row_len;     /* row buffer elements (floats, or doubles for sums) */
+  size_t thread_bytes; /* per-thread scratch, a multiple of 64 */
+} fast_layout;
+
+/* Whether p runs on the row kernels, and the scratch it needs: at most two
+ * spatial dims (the 3-D view's first unused), no dilation, a row buffer of
+ * bounded size. Average pools add two rows of OW doubles (per-column tap
+ * counts and the divisors of one output row). */
+static int fast_layout_make(const pool_plan *p, fast_layout *f) {
+  if (p->in[0] != 1 || p->k[0] != 1 || p->d[1] != 1 || p->d[2] != 1) return 0;
+  int64_t ow = p->out[2], k = p->k[2], s = p->s[2];
+  if (ow > POOL_ROW_LIMIT || k > POOL_ROW_LIMIT || s > POOL_ROW_LIMIT) return 0;
+  int64_t len = (int64_t)qi_f32_pool_row_len((size_t)ow, (size_t)k, (size_t)s);
+  if (len < p->pb[2] + p->in[2]) len = p->pb[2] + p->in[2];
+  if (len > POOL_ROW_LIMIT) return 0;
+  size_t bytes = p->is_max ? (size_t)len * sizeof(float)
+                           : ((size_t)len + 2 * (size_t)ow) * sizeof(double);
+  f->row_len = len;
+  f->thread_bytes = (bytes + 63) & ~(size_t)63;
+  return 1;
+}
+
+typedef struct fast_job {
+  const float *x;
+  float *y;
+  const pool_plan *p;
+  const qi_f32_norm_kernels *k;
+  fast_layout f;
+  unsigned char *scratch; /* thread_bytes per thread */
+  size_t units, per_task; /* units: (plane, output row) pairs */
+} fast_job;
+
+/* Input rows of output row `oh`: the first one and how many. */
+static const float *window_rows(const fast_job *j, int64_t plane, int64_t oh,
+                                tap_range *th) {
+  const pool_plan *p = j->p;
+  *th = taps_of(p, 1, oh);
+  if (th->hi <= th->lo) return j->x; /* no rows: not read */
+  return j->x + (plane * p->in[1] + th->start + th->lo) * p->in[2];
+}
+
+static void fast_max_task(void *arg, size_t task, int thread) {
+  const fast_job *j = arg;
+  const pool_plan *p = j->p;
+  int64_t w = p->in[2], oh_n = p->out[1], ow_n = p->out[2];
+  float *t = (float *)(j->scratch + (size_t)thread * j->f.thread_bytes);
+  for (int64_t i = 0; i < j->f.row_len; i++) t[i] = -INFINITY;
+  size_t u1 = (task + 1) * j->per_task;
+  if (u1 > j->units) u1 = j->units;
+  for (size_t u = task * j->per_task; u < u1; u++) {
+    tap_range th;
+    const float *x = window_rows(j, (int64_t)u / oh_n, (int64_t)u % oh_n, &th);
+    j->k->pool_vmax(x, (size_t)w, (size_t)(th.hi - th.lo), (size_t)w, t + p->pb[2]);
+    j->k->pool_hmax(t, (size_t)ow_n, (size_t)p->k[2], (size_t)p->s[2],
+                    j->y + (int64_t)u * ow_n);
+  }
+}
+
+static void fast_avg_task(void *arg, size_t task, int thread) {
+  const fast_job *j = arg;
+  const pool_plan *p = j->p;
+  int64_t w = p->in[2], oh_n = p->out[1], ow_n = p->out[2];
+  double *t = (double *)(j->scratch + (size_t)thread * j->f.thread_bytes);
+  double *cnt_w = t + j->f.row_len, *div = cnt_w + ow_n;
+  for (int64_t i = 0; i < j->f.row_len; i++) t[i] = 0.0;
+  for (int64_t ow = 0; ow < ow_n; ow++) {
+    tap_range tw = taps_of(p, 2, ow);
+    cnt_w[ow] = (double)(p->count_pad ? tw.padded : tw.hi - tw.lo);
+  }
+  size_t u1 = (task + 1) * j->per_task;
+  if (u1 > j->units) u1 = j->units;
+  for (size_t u = task * j->per_task; u < u1; u++) {
+    tap_range th;
+    const float *x = window_rows(j, (int64_t)u / oh_n, (int64_t)u % oh_n, &th);
+    double cnt_h = (double)(p->count_pad ? th.padded : th.hi - th.lo);
+    /* Counts are below 2^41: the product is the exact integer. */
+    for (int64_t ow = 0; ow < ow_n; ow++) div[ow] = cnt_h * cnt_w[ow];
+    j->k->pool_vsum(x, (size_t)w, (size_t)(th.hi - th.lo), (size_t)w, t + p->pb[2]);
+    j->k->pool_havg(t, (size_t)ow_n, (size_t)p->k[2], (size_t)p->s[2], div,
+                    j->y + (int64_t)u * ow_n);
+  }
+}
+
+static qi_status fast_pool_run(const qi_run_ctx *ctx, const qi_node *n,
+                               const pool_plan *p, const fast_layout *f,
+                               const float *x, float *y) {
+  qi_f32_norm_kernels k = qi_f32_norm_kernels_get();
+  int nthreads = ctx->nthreads > 1 ? ctx->nthreads : 1;
+  fast_job j = {.x = x, .y = y, .p = p, .k = &k, .f = *f,
+                .units = (size_t)(p->planes * p->out[1])};
+  size_t need = (size_t)nthreads * f->thread_bytes;
+  void *own = NULL;
+  if (ctx->scratch && ctx->scratch_bytes >= need) {
+    j.scratch = ctx->scratch;
+  } else {
+    own = malloc(need);
+    if (!own)
+      return qi_fail(ctx->err, QI_ERR_NOMEM,
+                     "node '%s' (%s): cannot allocate %zu bytes of row buffers",
+                     n->name, n->op_type, need);
+    j.scratch = own;
+  }
+  double work = (double)(p->k[1] * p->in[2] + p->k[2] * p->out[2]);
+  size_t ntasks = split_tasks(j.units, work, nthreads, &j.per_task);
+  qi_pool_run(ctx->pool, p->is_max ? fast_max_task : fast_avg_task, &j, ntasks);
+  free(own);
+  return QI_OK;
 }
 
 /* Reads an INTS attribute of exactly `want` values in [lo, hi], or fills
@@ -293,11 +430,24 @@ static qi_status pool_run(const qi_run_ctx *ctx, const qi_node *n,
   pool_job j = {.x = in[0].data, .y = out[0].data, .p = &p};
   j.units = (size_t)(p.planes * p.out[0] * p.out[1]);
   if (j.units == 0 || p.out[2] == 0) return QI_OK;
-  size_t want = ctx->nthreads > 1 ? (size_t)ctx->nthreads * 4 : 1;
-  j.per_task = j.units < want ? 1 : (j.units + want - 1) / want;
-  qi_pool_run(ctx->pool, pool_task, &j,
-              (j.units + j.per_task - 1) / j.per_task);
+  fast_layout f;
+  if (fast_layout_make(&p, &f))
+    return fast_pool_run(ctx, n, &p, &f, in[0].data, out[0].data);
+  double work = (double)(p.k[0] * p.k[1] * p.k[2] * p.out[2]);
+  size_t ntasks = split_tasks(j.units, work, ctx->nthreads, &j.per_task);
+  qi_pool_run(ctx->pool, pool_task, &j, ntasks);
   return QI_OK;
+}
+
+/* Row buffers of the fast path, one per thread; 0 on the generic path. */
+static size_t pool_scratch_bytes(const qi_graph *g, const qi_node *n,
+                                 int nthreads) {
+  pool_plan p;
+  fast_layout f;
+  if (pool_plan_make(n, qi_in_shape(g, n, 0), &p, NULL) != QI_OK ||
+      !fast_layout_make(&p, &f))
+    return 0;
+  return (size_t)(nthreads > 1 ? nthreads : 1) * f.thread_bytes;
 }
 
 /* ---- Global pools: one value per (n, c) plane ------------------------- */
@@ -307,9 +457,13 @@ typedef struct global_job {
   float *y;
   int64_t plane;
   int is_max;
+  qi_f32_norm_kernels k;
   size_t units, per_task;
 } global_job;
 
+/* Max with NaN propagation, or the mean with the sum in double (8 lanes in
+ * the kernels: float lanes would lose 1e-5 relative on planes whose mean
+ * cancels to near zero). */
 static void global_task(void *arg, size_t task, int thread) {
   (void)thread;
   const global_job *j = arg;
@@ -317,19 +471,10 @@ static void global_task(void *arg, size_t task, int thread) {
   if (u1 > j->units) u1 = j->units;
   for (size_t u = task * j->per_task; u < u1; u++) {
     const float *x = j->x + (int64_t)u * j->plane;
-    if (j->is_max) {
-      float m = -INFINITY;
-      for (int64_t i = 0; i < j->plane; i++)
-        if (x[i] > m || x[i] != x[i]) m = x[i];
-      j->y[u] = m;
-    } else {
-      double s[4] = {0, 0, 0, 0}; /* partial sums: no serial add chain */
-      int64_t i = 0;
-      for (; i + 4 <= j->plane; i += 4)
-        for (int k = 0; k < 4; k++) s[k] += x[i + k];
-      for (; i < j->plane; i++) s[0] += x[i];
-      j->y[u] = (float)(((s[0] + s[1]) + (s[2] + s[3])) / (double)j->plane);
-    }
+    if (j->is_max)
+      j->y[u] = j->k.rowmax(x, (size_t)j->plane);
+    else
+      j->y[u] = (float)(j->k.sum_f64(x, (size_t)j->plane) / (double)j->plane);
   }
 }
 
@@ -352,23 +497,25 @@ static qi_status global_run(const qi_run_ctx *ctx, const qi_node *n,
   const qi_shape *x = &in[0].shape;
   QI_TRY(in_shape_ok(n, x, 2, ctx->err));
   global_job j = {.x = in[0].data, .y = out[0].data, .plane = 1,
-                  .is_max = strcmp(n->op_type, "GlobalMaxPool") == 0};
+                  .is_max = strcmp(n->op_type, "GlobalMaxPool") == 0,
+                  .k = qi_f32_norm_kernels_get()};
   for (int i = 2; i < x->rank; i++) j.plane *= x->d[i];
   j.units = (size_t)(x->d[0] * x->d[1]);
   if (j.units == 0) return QI_OK;
-  size_t want = ctx->nthreads > 1 ? (size_t)ctx->nthreads * 4 : 1;
-  j.per_task = j.units < want ? 1 : (j.units + want - 1) / want;
-  qi_pool_run(ctx->pool, global_task, &j,
-              (j.units + j.per_task - 1) / j.per_task);
+  size_t ntasks = split_tasks(j.units, (double)j.plane, ctx->nthreads, &j.per_task);
+  qi_pool_run(ctx->pool, global_task, &j, ntasks);
   return QI_OK;
 }
 
 const qi_op_def qi_op_max_pool = {.op_type = "MaxPool",
                                   .check = pool_check,
                                   .infer = pool_infer,
+                                  .scratch_bytes = pool_scratch_bytes,
                                   .run = pool_run};
-const qi_op_def qi_op_average_pool = {
-    .op_type = "AveragePool", .infer = pool_infer, .run = pool_run};
+const qi_op_def qi_op_average_pool = {.op_type = "AveragePool",
+                                      .infer = pool_infer,
+                                      .scratch_bytes = pool_scratch_bytes,
+                                      .run = pool_run};
 const qi_op_def qi_op_global_average_pool = {
     .op_type = "GlobalAveragePool", .infer = global_infer, .run = global_run};
 const qi_op_def qi_op_global_max_pool = {

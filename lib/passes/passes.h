@@ -38,6 +38,10 @@ qi_status qi_pass_fuse_activation(qi_graph *g, qi_error *err);
  * outputs is read or is a graph output. */
 qi_status qi_pass_remove_dead(qi_graph *g, qi_error *err);
 
+/* MatMul + Add(constant bias over the last axis) -> MatMul with the bias
+ * as input 2 (see op_matmul.c). */
+qi_status qi_pass_fuse_matmul_bias(qi_graph *g, qi_error *err);
+
 /* All of the above in dependency order, then qi_graph_compact. */
 qi_status qi_passes_run_fusions(qi_graph *g, qi_error *err);
 

@@ -12,13 +12,14 @@
 #include "fp32/bias_act.h"
 #include "fp32/conv_gemm.h"
 #include "fp32/dwconv.h"
+#include "fp32/dwconv8.h"
 #include "ops/conv_dispatch.h"
 #include "qtest.h"
 
 /* ---- depthwise kernels directly ---------------------------------------- */
 
 static void test_dwconv_kernels(qt_state *st) {
-  static const qi_f32_dw2d shapes[] = {
+  static const int64_t shapes[][12] = {
       /* in_h in_w out_h out_w kh kw sh sw dh dw pt pl */
       {9, 70, 9, 70, 3, 3, 1, 1, 1, 1, 1, 1},
       {9, 71, 5, 36, 3, 3, 2, 2, 1, 1, 1, 1},
@@ -36,12 +37,18 @@ static void test_dwconv_kernels(qt_state *st) {
       {9, 40, 5, 20, 3, 3, 2, 2, 1, 1, 1, 1},
       {6, 45, 6, 9, 3, 5, 1, 4, 1, 3, 1, 2},
       {4, 70, 4, 30, 1, 40, 1, 1, 1, 1, 0, 0},
+      {9, 60, 9, 10, 3, 3, 1, 6, 1, 1, 1, 1},
   };
   rng r = {900};
   qi_f32_dwconv2d_fn fns[2] = {qi_f32_dwconv2d__scalar,
                                qi_f32_conv_kernels_get().dwconv2d};
   for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
-    const qi_f32_dw2d *p = &shapes[i];
+    const int64_t *d = shapes[i];
+    qi_f32_dw2d shape = {d[0], d[1], d[2], d[3], d[4],  d[5], d[6], d[7],
+                         d[8], d[9], d[10], d[11], 0, 0, 0, 0, 0,
+                         {0}, {0}, {0}};
+    qi_f32_dw2d_derive(&shape);
+    const qi_f32_dw2d *p = &shape;
     float *in = rnd_array(&r, p->in_h * p->in_w);
     float *w = rnd_array(&r, p->k_h * p->k_w);
     int64_t on = p->out_h * p->out_w;
@@ -58,6 +65,44 @@ static void test_dwconv_kernels(qt_state *st) {
           }
         ref[oh * p->out_w + ow] = acc;
       }
+    /* Eight planes at once (five real lanes, three absent), each lane a
+     * shifted copy of the plane and weights so lanes differ. */
+    if (qi_f32_conv_kernels_get().dwconv2d_x8) {
+      int64_t in_n = p->in_h * p->in_w;
+      float *in8 = malloc(sizeof(float) * (size_t)(5 * in_n));
+      float *w8 = malloc(sizeof(float) * (size_t)(5 * p->k_h * p->k_w));
+      float *out8 = malloc(sizeof(float) * (size_t)(5 * on));
+      float *scratch8 =
+          aligned_alloc(64, (sizeof(float) * qi_f32_dwconv2d_x8_scratch(p) + 63) & ~(size_t)63);
+      const float *ins[8] = {0}, *ws[8] = {0};
+      float *outs[8] = {0}, bias8[8] = {0};
+      for (int l = 0; l < 5; l++) {
+        for (int64_t e = 0; e < in_n; e++) in8[l * in_n + e] = in[(e + l) % in_n];
+        for (int64_t e = 0; e < p->k_h * p->k_w; e++)
+          w8[l * p->k_h * p->k_w + e] = w[e] * (float)(l + 1);
+        ins[l] = in8 + l * in_n;
+        ws[l] = w8 + l * p->k_h * p->k_w;
+        outs[l] = out8 + l * on;
+        bias8[l] = 0.25f * (float)l;
+      }
+      qi_f32_conv_kernels_get().dwconv2d_x8(p, ins, ws, bias8, outs, scratch8);
+      float *one = malloc(sizeof(float) * (size_t)on);
+      float *scr1 = malloc(sizeof(float) * qi_f32_dwconv2d_scratch(p));
+      int bad = 0;
+      for (int l = 0; l < 5; l++) {
+        qi_f32_dwconv2d__scalar(p, ins[l], ws[l], bias8[l], one, scr1);
+        for (int64_t e = 0; e < on; e++)
+          bad += !(fabs(out8[l * on + e] - one[e]) <=
+                   REL_TOL * (fabs(one[e]) + 1.0));
+      }
+      QT_CHECKF(st, bad == 0, "dw x8 shape %zu: %d outputs differ", i, bad);
+      free(in8);
+      free(w8);
+      free(out8);
+      free(scratch8);
+      free(one);
+      free(scr1);
+    }
     for (int f = 0; f < 2; f++) {
       float *out = malloc(sizeof(float) * (size_t)on);
       float *scratch = malloc(sizeof(float) * qi_f32_dwconv2d_scratch(p));
@@ -108,7 +153,7 @@ static void test_gemm_ukernel(qt_state *st) {
                 acc += (double)a[k * 6 + i] * b[boff[k] + (int64_t)j];
               ref[i][j] = acc;
             }
-          fns[f](KC, a, bp, c, LDC, mr, nr, accum);
+          fns[f](KC, a, bp, 16, c, LDC, mr, nr, accum);
           for (size_t i = 0; i < mr; i++)
             for (size_t j = 0; j < nr; j++)
               if (!(fabs(c[i * LDC + j] - ref[i][j]) <=
@@ -116,6 +161,23 @@ static void test_gemm_ukernel(qt_state *st) {
                 bad++;
           free(c);
         }
+  /* B read in place from rows of a matrix (ldb > 16), as 1x1 convolutions
+   * do: full and half tiles. */
+  enum { LDB = 23 };
+  float *bm = rnd_array(&r, (KC - 1) * LDB + 16);
+  for (int f = 0; f < 2; f++)
+    for (size_t nr = 8; nr <= 16; nr += 8) {
+      float c[6 * 16];
+      fns[f](KC, a, bm, LDB, c, 16, 6, nr, 0);
+      for (size_t i = 0; i < 6; i++)
+        for (size_t j = 0; j < nr; j++) {
+          double acc = 0.0;
+          for (int k = 0; k < KC; k++)
+            acc += (double)a[k * 6 + i] * bm[k * LDB + (int)j];
+          bad += !(fabs(c[i * 16 + j] - acc) <= REL_TOL * (fabs(acc) + 1.0));
+        }
+    }
+  free(bm);
   QT_CHECKF(st, bad == 0, "%d microkernel outputs out of tolerance", bad);
   free(a);
   free(b);

@@ -78,7 +78,12 @@ static float ref_f32(const char *op, float a, float b) {
   if (!strcmp(op, "Max")) return isnan(a) || isnan(b) ? NAN : (a > b ? a : b);
   if (!strcmp(op, "Min")) return isnan(a) || isnan(b) ? NAN : (a < b ? a : b);
   if (!strcmp(op, "PRelu")) return a < 0 ? (float)(x * y) : a;
-  if (!strcmp(op, "Mod")) return (float)fmod(x, y);
+  if (!strcmp(op, "Mod")) return (float)fmod(x, y); /* fmod = 1 */
+  if (!strcmp(op, "ModPy")) { /* fmod = 0: numpy.mod */
+    double r = fmod(x, y);
+    if (r == 0) return (float)copysign(0.0, y);
+    return (float)((r < 0) != (y < 0) ? r + y : r);
+  }
   return NAN;
 }
 
@@ -100,7 +105,8 @@ static void check_f32_pair(qt_state *st, const char *op, const shape_pair *p,
   fill_f32(a, na, specials);
   fill_f32(b, nb, specials);
   eh_case c;
-  eh_begin(&c, op, 13, 2);
+  int py_mod = !strcmp(op, "ModPy");
+  eh_begin(&c, py_mod ? "Mod" : op, 13, 2);
   eh_input(&c, 0, QI_FLOAT32, p->ra, p->da, a);
   eh_input(&c, 1, QI_FLOAT32, p->rb, p->db, b);
   if (!strcmp(op, "Mod")) eh_attr_int(&c, "fmod", 1);
@@ -124,8 +130,9 @@ static void check_f32_pair(qt_state *st, const char *op, const shape_pair *p,
 }
 
 static void test_f32_broadcast_patterns(qt_state *st) {
-  const char *ops[] = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Mod"};
-  for (int k = 0; k < 7; k++)
+  const char *ops[] = {"Add", "Sub", "Mul", "Div",
+                       "Max", "Min", "Mod", "ModPy"};
+  for (int k = 0; k < 8; k++)
     for (int i = 0; i < N_PAIRS; i++)
       check_f32_pair(st, ops[k], &pairs[i], k >= 3, NULL);
 }
@@ -643,6 +650,7 @@ static void test_errors(qt_state *st) {
   eh_begin(&c, "Mod", 13, 2);
   eh_input(&c, 0, QI_FLOAT32, 1, d3, f);
   eh_input(&c, 1, QI_FLOAT32, 1, d3, f);
+  eh_attr_int(&c, "fmod", 2);
   QT_CHECK(st, eh_run(&c, NULL) == QI_ERR_UNSUPPORTED);
   eh_end(&c);
 

@@ -15,10 +15,10 @@ extern const qi_op_def qi_op_gemm, qi_op_matmul;
 
 /* ---- Gemm ------------------------------------------------------------- */
 
-static void gemm_check_case(qt_state *st, int64_t M, int ta, int tb,
-                            int crank, const int64_t *cdims, int act,
-                            qi_pool *pool, uint64_t seed) {
-  const int64_t N = 5, K = 13;
+static void gemm_check_case_nk(qt_state *st, int64_t M, int64_t N, int64_t K,
+                               int ta, int tb, int crank,
+                               const int64_t *cdims, int act, qi_pool *pool,
+                               uint64_t seed) {
   const float alpha = 0.7f, beta = 1.3f;
   rng r = {seed};
   int64_t as[2] = {ta ? K : M, ta ? M : K}, bs[2] = {tb ? N : K, tb ? K : N};
@@ -44,9 +44,9 @@ static void gemm_check_case(qt_state *st, int64_t M, int ta, int tb,
       }
       ref[i * N + j] = act_ref(act, aa, bb, acc);
     }
-  char label[64];
-  snprintf(label, sizeof label, "gemm_m%lld_tA%d_tB%d_crank%d", (long long)M,
-           ta, tb, crank);
+  char label[128];
+  snprintf(label, sizeof label, "gemm_m%lld_n%lld_k%lld_tA%d_tB%d_crank%d",
+           (long long)M, (long long)N, (long long)K, ta, tb, crank);
   qi_graph *g = qi_graph_create();
   int node = qi_graph_add_node(g, label, "Gemm", "", c ? 3 : 2, 1);
   int t0 = add_tensor(g, "A", 2, as, NULL, QI_FLOAT32);
@@ -80,6 +80,12 @@ static void gemm_check_case(qt_state *st, int64_t M, int ta, int tb,
   free(y);
 }
 
+static void gemm_check_case(qt_state *st, int64_t M, int ta, int tb,
+                            int crank, const int64_t *cdims, int act,
+                            qi_pool *pool, uint64_t seed) {
+  gemm_check_case_nk(st, M, 5, 13, ta, tb, crank, cdims, act, pool, seed);
+}
+
 static void test_gemm(qt_state *st) {
   /* C absent, scalar, [1], [N], [1,N], [M,1], [M,N], [1,1]; M = 7, and
    * M = 1 (the matrix-vector path). */
@@ -100,6 +106,16 @@ static void test_gemm(qt_state *st) {
           gemm_check_case(st, m, ta, tb, cs[ci].rank, cd, act, NULL, seed++);
           gemm_check_case(st, m, ta, tb, cs[ci].rank, cd, act, pool, seed++);
         }
+  /* Sizes past the GEMM blocks (rows 288, columns 256, depth 256) and
+   * matrix-vector ones past their column blocks. */
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++) {
+      int64_t cn[1] = {290};
+      gemm_check_case_nk(st, 301, 290, 300, ta, tb, 1, cn, QI_ACT_RELU, pool,
+                         seed++);
+      gemm_check_case_nk(st, 1, 600, 300, ta, tb, 1, (int64_t[1]){600},
+                         QI_ACT_NONE, pool, seed++);
+    }
   /* C that does not broadcast. */
   qi_graph *g = qi_graph_create();
   int64_t as[2] = {7, 13}, bs[2] = {13, 5}, cbad[1] = {7};
@@ -164,7 +180,7 @@ static void matmul_check_case(qt_state *st, int ra, const int64_t *ad,
         ref[(t * M + i) * N + j] = act_ref(act, aa, bb, acc);
       }
   }
-  char label[96];
+  char label[128];
   snprintf(label, sizeof label, "matmul_ra%d_rb%d_a%lld_b%lld", ra, rb,
            (long long)an, (long long)bn);
   qi_graph *g = qi_graph_create();
@@ -219,6 +235,8 @@ static void test_matmul(qt_state *st) {
       {1, {4}, 3, {3, 4, 2}},               /* 1-D x batched */
       {3, {12, 17, 8}, 3, {12, 8, 17}},     /* many small heads */
       {3, {2, 70, 90}, 3, {2, 90, 65}},     /* batches above the small cut */
+      {2, {300, 270}, 2, {270, 300}},       /* several row/column/K blocks */
+      {3, {3, 1, 530}, 3, {3, 530, 300}},   /* one-row products, batched */
   };
   qi_pool *pool = qi_pool_create(2);
   for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {

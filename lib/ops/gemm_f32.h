@@ -1,0 +1,44 @@
+/*
+ * FP32 GEMM for Gemm and MatMul on our own microkernel, split over the
+ * session's pool (no BLAS thread team, whose idle threads spin and steal
+ * the pool's cores after every multi-threaded BLAS call):
+ *
+ *   C[t] = alpha * A[t] B[t]  (+ C[t] when accumulate),  t < nbatch
+ *
+ * with A[t] (m x k) element (i, p) at a + a_off(t) + i * a_rs + p * a_cs,
+ * B[t] (k x n) element (p, j) at b + b_off(t) + p * b_rs + j * b_cs, and
+ * C[t] row-major m x n at c + t * m * n. Transposed operands are just other
+ * strides. The epilogue (if any) then runs on every row of C.
+ */
+#ifndef QI_OPS_GEMM_F32_H
+#define QI_OPS_GEMM_F32_H
+
+#include "ops/conv_dispatch.h"
+#include "ops/conv_epilogue.h"
+
+typedef struct qi_f32_gemm {
+  int64_t m, n, k, nbatch;
+  const float *a;
+  int64_t a_rs, a_cs;
+  const float *b;
+  int64_t b_rs, b_cs;
+  float *c;
+  float alpha;
+  int accumulate;
+  const qi_epilogue *epi;   /* NULL: none */
+  /* Element offsets of A[t] and B[t]; NULL: 0 for every t. */
+  void (*offsets)(const void *ctx, int64_t t, int64_t *a_off, int64_t *b_off);
+  const void *offsets_ctx;
+} qi_f32_gemm;
+
+/* Whether this driver runs the problem (AVX2 kernels, sizes in range). */
+int qi_f32_gemm_supported(const qi_f32_conv_kernels *kern, int64_t m,
+                          int64_t n, int64_t k, int64_t b_cs);
+
+/* Scratch bytes for `nthreads` threads (the same for every problem). */
+size_t qi_f32_gemm_scratch(int nthreads);
+
+void qi_f32_gemm_run(qi_pool *pool, const qi_f32_conv_kernels *kern,
+                     const qi_f32_gemm *g, void *scratch);
+
+#endif

@@ -1,0 +1,427 @@
+"""Model preparation for bench_models.py: which models, their MAC counts,
+batch-8 copies checked against batch 1, and ONNX Runtime's INT8 models.
+
+Everything made here is cached in .cache/bench next to a JSON stamp of what
+it was made from (source size and mtime, ORT version, qinfer binary hash),
+so a second run starts measuring at once.
+"""
+import json
+import math
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ZOO_MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "regnet_x_400mf",
+              "efficientnet_b0", "convnext_tiny", "vit_b_16", "vit_ti_16", "swin_t",
+              "repvgg_a0", "mobilenetv4_conv_small", "fpn_resnet18"]
+# Real models: shapes for their symbolic dims (qinfer --shape and ORT input).
+REAL_MODELS = {"squeezenet1.1": {}, "yolox_nano": {}, "deeplabv3_mnv2_pascal": {},
+               "ultraface_rfb320": {}, "ppocrv4_rec": {"x": (1, 3, 48, 320)}}
+QUICK_MODELS = ["resnet18", "mobilenet_v2", "squeezenet1.1"]
+
+BATCH = 8
+# A batch-8 copy is accepted when rows 0 and 7 match the batch-1 output of
+# the same input to this relative L2 error (kernels may block a batch
+# differently) and qinfer's batch-8 output matches ORT's to QINFER_*.
+BATCH_ROW_REL_L2 = 1e-4
+BATCH_ROW_REL_L2_INT8 = 2e-2
+QINFER_BATCH_REL_L2 = 1e-3
+# Calibration inputs for ORT's quantize_static.
+CALIB_SAMPLES = 8
+
+
+class Skip(Exception):
+    """A variant that cannot run on a model; the message says why."""
+
+
+def rel_l2(a, b):
+    a = np.asarray(a, np.float64).ravel()
+    b = np.asarray(b, np.float64).ravel()
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+@dataclass
+class Model:
+    name: str
+    path: Path
+    source: str                      # "zoo" or "real"
+    inputs: dict                     # name -> batch-1 shape (tuple of ints)
+    dynamic: list                    # inputs with symbolic dims (need --shape)
+    calib: Path = None               # (N, ...) float32 calibration inputs
+    macs: int = 0
+    mac_note: str = ""
+    note: str = ""
+    batched: dict = field(default_factory=dict)   # kind -> Path or Skip reason
+
+    def shape(self, name, batch):
+        return (batch,) + tuple(self.inputs[name][1:])
+
+    def shape_args(self, batch):
+        """qinfer --shape arguments: every input of a batched copy, else the
+        inputs whose dims the model leaves symbolic."""
+        names = list(self.inputs) if batch != 1 else self.dynamic
+        args = []
+        for n in names:
+            args += ["--shape", "%s=%s" % (n, "x".join(map(str, self.shape(n, batch))))]
+        return args
+
+
+def graph_inputs(m):
+    inits = {i.name for i in m.graph.initializer}
+    return [i for i in m.graph.input if i.name not in inits]
+
+
+def strip_initializer_inputs(m):
+    """Drop initializers from the graph inputs (old exporters list them there).
+    ORT treats such an initializer as an overridable input and does not fold
+    it; qinfer treats it as a constant, so ORT gets the stripped model."""
+    inits = {i.name for i in m.graph.initializer}
+    keep = [i for i in m.graph.input if i.name not in inits]
+    dropped = len(m.graph.input) - len(keep)
+    if dropped:
+        del m.graph.input[:]
+        m.graph.input.extend(keep)
+    return dropped
+
+
+def ort_fp32_path(ctx, model):
+    """The model for ORT: as given, or stripped of initializer inputs."""
+    import onnx
+    m = onnx.load(str(model.path), load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    listed = sum(i.name in inits for i in m.graph.input)
+    if not listed:
+        return model.path
+    model.note = ("its graph inputs list %d initializers; ORT gets a copy without them "
+                  "(as inputs ORT would not constant-fold them)" % listed)
+    dst = ctx.cache / (model.name + ".ort_fp32.onnx")
+    if not dst.is_file() or dst.stat().st_mtime < model.path.stat().st_mtime:
+        m = onnx.load(str(model.path))
+        strip_initializer_inputs(m)
+        onnx.save(m, str(dst))
+    return dst
+
+
+def load_model_info(name, path, source, fixed_shapes, calib):
+    import onnx
+    m = onnx.load(str(path), load_external_data=False)
+    inputs, dynamic = {}, []
+    for i in graph_inputs(m):
+        dims = [d.dim_value if d.HasField("dim_value") else None
+                for d in i.type.tensor_type.shape.dim]
+        if i.name in fixed_shapes:
+            shape = tuple(fixed_shapes[i.name])
+            dynamic.append(i.name)
+        elif all(d is not None for d in dims[1:]):
+            shape = tuple([1] + dims[1:])
+            if dims[0] is None:
+                dynamic.append(i.name)
+        else:
+            raise Skip("input %s has symbolic dims %s; give its shape" % (i.name, dims))
+        inputs[i.name] = shape
+    return Model(name, Path(path), source, inputs, dynamic,
+                 calib if calib and calib.is_file() else None)
+
+
+def find_models(args):
+    names = args.models.split(",") if args.models else (
+        QUICK_MODELS if args.quick else ZOO_MODELS + list(REAL_MODELS))
+    models, missing = [], []
+    for n in names:
+        zoo_path = args.zoo / (n + ".onnx")
+        real_path = args.real_models / (n + ".onnx")
+        if n in REAL_MODELS and real_path.is_file():
+            models.append(load_model_info(n, real_path, "real", REAL_MODELS[n], None))
+        elif zoo_path.is_file() and (args.zoo / (n + ".json")).is_file():
+            models.append(load_model_info(n, zoo_path, "zoo", {}, args.zoo / (n + ".calib.npy")))
+        else:
+            missing.append(n)
+    return models, missing
+
+
+def count_macs(path, shapes):
+    """Multiply-accumulates of Conv, ConvTranspose, Gemm and MatMul, from the
+    shapes that shape inference gives for the concrete input shapes.
+    Returns (macs, note) where note names nodes whose shapes were unknown."""
+    import onnx
+    from onnx import numpy_helper, shape_inference
+    m = onnx.load(str(path))
+    for i in graph_inputs(m):
+        for d, v in zip(i.type.tensor_type.shape.dim, shapes[i.name]):
+            d.Clear()
+            d.dim_value = v
+    try:   # ORT's symbolic inference also follows Shape->Gather->Reshape chains
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+        m = SymbolicShapeInference.infer_shapes(m, auto_merge=True)
+    except Exception:
+        m = shape_inference.infer_shapes(m)
+    dims = {}
+    for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output):
+        s = [d.dim_value if d.HasField("dim_value") else None
+             for d in vi.type.tensor_type.shape.dim]
+        if vi.type.tensor_type.HasField("shape") and None not in s:
+            dims[vi.name] = s
+    for t in m.graph.initializer:
+        dims[t.name] = list(t.dims)
+    for n in m.graph.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value":
+                    dims[n.output[0]] = list(numpy_helper.to_array(a.t).shape)
+    total, unknown = 0, []
+    for n in m.graph.node:
+        if n.op_type not in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
+            continue
+        shp = [dims.get(x) for x in n.input[:2]] + [dims.get(n.output[0])]
+        if any(s is None for s in shp):
+            unknown.append(n.name or n.op_type)
+            continue
+        a, w, y = shp
+        if n.op_type == "Conv":            # N*Cout*spatial_out * Cin/g*kernel
+            total += math.prod(y) * math.prod(w[1:])
+        elif n.op_type == "ConvTranspose":  # N*Cin*spatial_in * Cout/g*kernel
+            total += math.prod(a) * math.prod(w[1:])
+        elif n.op_type == "Gemm":
+            ta = next((x.i for x in n.attribute if x.name == "transA"), 0)
+            k = a[0] if ta else a[1]
+            total += math.prod(y) * k
+        else:                               # MatMul: output elements * K
+            total += math.prod(y) * a[-1]
+    return total, ("%d node(s) with unknown shapes not counted" % len(unknown)
+                   if unknown else "")
+
+
+def cached_macs(ctx, model):
+    key = "v2|%s|%d|%d|%s" % (model.path.resolve(), model.path.stat().st_size,
+                           int(model.path.stat().st_mtime), sorted(model.inputs.items()))
+    cache_path = ctx.cache / "macs.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    if key not in cache:
+        cache[key] = count_macs(model.path, model.inputs)
+        cache_path.write_text(json.dumps(cache, indent=1))
+    model.macs, model.mac_note = cache[key]
+
+
+def batched_copy(src, dst):
+    """A copy of the model with a symbolic batch dim N on inputs and outputs.
+
+    value_info (batch-1 shapes) is dropped; a Reshape whose constant target
+    shape starts with 1 gets 0 there ("copy the input's dim 0"), which is the
+    batch for classifier heads. Models whose graph fixes the batch some other
+    way fail the row check in verify_batched and are skipped."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(str(src))
+    strip_initializer_inputs(m)
+    for v in graph_inputs(m) + list(m.graph.output):
+        shape = v.type.tensor_type.shape
+        if len(shape.dim):
+            shape.dim[0].Clear()
+            shape.dim[0].dim_param = "N"
+    del m.graph.value_info[:]
+    consts = {t.name: t for t in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value":
+                    consts[n.output[0]] = a.t
+    for idx, n in enumerate(m.graph.node):
+        if n.op_type != "Reshape" or len(n.input) < 2 or n.input[1] not in consts:
+            continue
+        if any(a.name == "allowzero" and a.i for a in n.attribute):
+            continue
+        shape = numpy_helper.to_array(consts[n.input[1]]).copy()
+        if shape.ndim == 1 and shape.size > 1 and shape[0] == 1:
+            shape[0] = 0
+            name = "%s__batch_%d" % (n.input[1], idx)
+            m.graph.initializer.append(numpy_helper.from_array(shape, name))
+            n.input[1] = name
+    onnx.save(m, str(dst))
+
+
+def ort_error(e):
+    """The telling part of an ONNX Runtime exception, on one short line."""
+    s = " ".join(str(e).split())
+    m = re.search(r"running (\w+) node\. Name:'([^']*)'", s)
+    if m:
+        return "%s node '%s' fails" % m.groups()
+    m = re.search(r"failed:(.*)", s)
+    return (m.group(1) if m else s).strip()[:100]
+
+
+def ort_session(path, threads):
+    import onnxruntime as ort
+    o = ort.SessionOptions()
+    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    o.intra_op_num_threads = threads
+    o.inter_op_num_threads = 1
+    o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    o.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=o, providers=["CPUExecutionProvider"])
+
+
+def random_feed(model, batch, seed):
+    rng = np.random.default_rng(seed)
+    return {n: rng.uniform(-0.5, 0.5, model.shape(n, batch)).astype(np.float32)
+            for n in model.inputs}
+
+
+def verify_batched(ctx, model, single, batched, row_tol, check_qinfer):
+    """Row 0 and row BATCH-1 of a batch-8 run must equal batch-1 runs of the
+    same inputs (ORT); with check_qinfer, qinfer's batch-8 output must match
+    ORT's. Raises Skip with the reason otherwise."""
+    feed = random_feed(model, BATCH, 7)
+    try:
+        out8 = ort_session(batched, 1).run(None, feed)
+    except Exception as e:  # ORT's own shape errors: the graph fixes the batch
+        raise Skip("fixed batch in the graph (ORT: %s)" % ort_error(e))
+    s1 = ort_session(single, 1)
+    for row in (0, BATCH - 1):
+        out1 = s1.run(None, {n: v[row:row + 1] for n, v in feed.items()})
+        for a, b in zip(out8, out1):
+            if a.shape[0] != BATCH or rel_l2(a[row:row + 1], b) > row_tol:
+                raise Skip("fixed batch in the graph (batch-8 rows differ from batch 1)")
+    if not check_qinfer:
+        return
+    tmp = ctx.cache / ("%s.b%d" % (model.name, BATCH))
+    ins = []
+    for n, v in feed.items():
+        np.save("%s.in_%s.npy" % (tmp, n), v)
+        ins += ["--input", "%s=%s.in_%s.npy" % (n, tmp, n)]
+    r = subprocess.run([str(ctx.qinfer), "run", str(batched)] + model.shape_args(BATCH) + ins
+                       + ["--out", "%s.out" % tmp], capture_output=True, text=True,
+                       env=ctx.env)
+    if r.returncode != 0:
+        raise Skip("qinfer batch %d: %s" % (BATCH, (r.stderr or r.stdout).strip()[:100]))
+    for i, ref in enumerate(out8):
+        err = rel_l2(np.load("%s.out%d.npy" % (tmp, i)), ref)
+        if err > QINFER_BATCH_REL_L2:
+            raise Skip("qinfer batch-%d output %d differs from ORT (rel L2 %.2g)" % (BATCH, i, err))
+
+
+def cached_batched(ctx, model, kind, single, row_tol, check_qinfer):
+    """Path of the verified batch-8 copy of `single`, or raise Skip."""
+    if kind in model.batched:
+        if isinstance(model.batched[kind], Skip):
+            raise model.batched[kind]
+        return model.batched[kind]
+    dst = ctx.cache / ("%s.%s.batchN.onnx" % (model.name, kind))
+    stamp = Path(str(dst) + ".json")
+    key = {"src": str(single), "size": single.stat().st_size,
+           "mtime": int(single.stat().st_mtime), "qinfer": ctx.qinfer_sha, "recipe": 2}
+    try:
+        old = json.loads(stamp.read_text()) if stamp.is_file() else {}
+        if old.get("key") != key:
+            try:
+                batched_copy(single, dst)
+                verify_batched(ctx, model, single, dst, row_tol, check_qinfer)
+                old = {"key": key, "skip": None}
+            except Skip as e:
+                old = {"key": key, "skip": str(e)}
+            stamp.write_text(json.dumps(old))
+        if old["skip"]:
+            raise Skip(old["skip"])
+        model.batched[kind] = dst
+    except Skip as e:
+        model.batched[kind] = e
+        raise
+    return dst
+
+
+class CalibReader:
+    """CalibrationDataReader over NAME.calib.npy, else seeded normal inputs."""
+
+    def __init__(self, model):
+        self.items = []
+        data = np.load(model.calib, mmap_mode="r") if model.calib else None
+        rng = np.random.default_rng(12345)
+        for k in range(CALIB_SAMPLES):
+            feed = {}
+            for n in model.inputs:
+                if data is not None and k < data.shape[0] and len(model.inputs) == 1:
+                    feed[n] = np.ascontiguousarray(data[k:k + 1], dtype=np.float32)
+                else:
+                    feed[n] = rng.standard_normal(model.shape(n, 1)).astype(np.float32)
+            self.items.append(feed)
+        self.source = "%s (%d)" % (model.calib.name if model.calib else "random normal",
+                                   CALIB_SAMPLES)
+
+    def get_next(self):
+        return self.items.pop(0) if self.items else None
+
+    def rewind(self):
+        pass
+
+
+def ort_int8_model(ctx, model):
+    """quantize_static (QDQ, per-channel, activations QUInt8, weights QInt8,
+    MinMax) of the model, cached in .cache/bench with a stamp of its inputs.
+    The source is first given concrete input shapes and, below opset 13
+    (where DequantizeLinear has no axis for per-channel scales), converted
+    to opset 13. The result must load and run in ORT."""
+    import logging
+    import onnx
+    import onnxruntime
+    from onnx import version_converter
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    dst = ctx.cache / (model.name + ".ort_int8.onnx")
+    stamp = Path(str(dst) + ".json")
+    key = {"src": str(model.path), "size": model.path.stat().st_size,
+           "mtime": int(model.path.stat().st_mtime), "ort": onnxruntime.__version__,
+           "calib": str(model.calib), "samples": CALIB_SAMPLES, "recipe": 2}
+    old = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    if old.get("key") == key:
+        if old.get("skip"):
+            raise Skip(old["skip"])
+        return dst
+    t0 = time.perf_counter()
+    src = ctx.cache / (model.name + ".ort_src.onnx")
+    pre = ctx.cache / (model.name + ".ort_pre.onnx")
+    skip, info = None, {}
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)   # per-tensor warnings by the hundred
+    try:
+        m = onnx.load(str(model.path))
+        strip_initializer_inputs(m)
+        for i in graph_inputs(m):
+            for d, v in zip(i.type.tensor_type.shape.dim, model.inputs[i.name]):
+                d.Clear()
+                d.dim_value = v
+        opset = next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
+        if opset < 13:
+            m = version_converter.convert_version(m, 13)
+        onnx.save(m, str(src))
+        try:
+            quant_pre_process(str(src), str(pre))
+        except Exception as e:  # pre-processing is advice, not required
+            print("  %s: quant_pre_process failed (%s); quantizing as is"
+                  % (model.name, str(e).splitlines()[0][:80]), flush=True)
+            pre = src
+        reader = CalibReader(model)
+        quantize_static(str(pre), str(dst), reader, quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+        feed = random_feed(model, 1, 3)
+        out8 = ort_session(dst, 1).run(None, feed)[0]
+        out32 = ort_session(ort_fp32_path(ctx, model), 1).run(None, feed)[0]
+        info = {"calib_source": reader.source, "opset_from": opset,
+                "rel_l2_vs_fp32": rel_l2(out8, out32)}
+        print("  %s: ORT INT8 model made in %.1fs (calibration: %s; output rel L2 vs FP32 %.3f)"
+              % (model.name, time.perf_counter() - t0, reader.source, info["rel_l2_vs_fp32"]),
+              flush=True)
+    except Exception as e:
+        skip = "ORT quantization: %s" % str(e).splitlines()[0][:100]
+    finally:
+        logging.getLogger().setLevel(level)
+        for f in (src, pre):
+            f.unlink(missing_ok=True)
+    stamp.write_text(json.dumps({"key": key, "skip": skip, "info": info}))
+    if skip:
+        raise Skip(skip)
+    return dst
