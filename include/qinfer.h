@@ -143,7 +143,7 @@ const char *qi_version_string(void);
 qi_model_options qi_model_options_default(void);
 qi_session_options qi_session_options_default(void);
 
-/* Loads an ONNX model (or a .qnf model, told apart by its magic bytes).
+/* Loads an ONNX model or a .qnf model (told apart by their first bytes).
  * `path` is borrowed; external data files are looked up next to it. */
 qi_status qi_model_load_file(const char *path, const qi_model_options *opts,
                              qi_model **model, qi_error *err);
@@ -152,6 +152,11 @@ qi_status qi_model_load_file(const char *path, const qi_model_options *opts,
 qi_status qi_model_load_memory(const void *data, size_t size,
                                const qi_model_options *opts, qi_model **model,
                                qi_error *err);
+/* Saves the model's optimised graph as a .qnf file (docs/format.md) that
+ * qi_model_load_file loads without re-importing or re-optimising. `path` is
+ * borrowed. */
+qi_status qi_model_save(const qi_model *model, const char *path,
+                        qi_error *err);
 /* Frees a model. All sessions created from it must be freed first. NULL is
  * accepted and ignored. */
 void qi_model_free(qi_model *model);

@@ -3,6 +3,7 @@
  *   qinfer bench MODEL [--warmup N] [--runs N] [--profile]
  *   qinfer inspect MODEL
  *   qinfer eval MODEL --images DIR --labels TSV [--limit N]
+ *   qinfer convert MODEL --out MODEL.qnf
  * Common options: --threads N, --shape NAME=1x3x224x224.
  * Uses only the public API (include/qinfer.h). */
 #include <stdio.h>
@@ -34,6 +35,7 @@ static int usage(void) {
           "       qinfer bench MODEL [--warmup N] [--runs N] [--profile]\n"
           "       qinfer inspect MODEL\n"
           "       qinfer eval MODEL --images DIR --labels TSV [--limit N]\n"
+          "       qinfer convert MODEL --out MODEL.qnf\n"
           "options: --threads N  --shape NAME=D0xD1x...\n");
   return 2;
 }
@@ -349,6 +351,17 @@ static int cmd_inspect(const cli *c, qi_model *m) {
   return 0;
 }
 
+static int cmd_convert(const cli *c, qi_model *m) {
+  if (!c->out_prefix) return usage();
+  qi_error e;
+  if (qi_model_save(m, c->out_prefix, &e) != QI_OK) {
+    fprintf(stderr, "qinfer: %s\n", e.message);
+    return 1;
+  }
+  printf("wrote %s (%d nodes)\n", c->out_prefix, qi_model_num_nodes(m));
+  return 0;
+}
+
 static int cmd_eval(const cli *c, qi_model *m) {
   if (!c->images || !c->labels) return usage();
   qi_eval_options o = {c->images, c->labels, c->limit, c->threads};
@@ -364,13 +377,14 @@ int main(int argc, char **argv) {
   cli c;
   if (!parse_cli(argc, argv, &c)) return usage();
   int known = !strcmp(c.cmd, "run") || !strcmp(c.cmd, "bench") || !strcmp(c.cmd, "inspect") ||
-              !strcmp(c.cmd, "eval");
+              !strcmp(c.cmd, "eval") || !strcmp(c.cmd, "convert");
   if (!known) return usage();
   qi_model *m = load(&c);
   if (!m) return 1;
   int rc = !strcmp(c.cmd, "run")     ? cmd_run(&c, m)
            : !strcmp(c.cmd, "bench") ? cmd_bench(&c, m)
            : !strcmp(c.cmd, "eval")  ? cmd_eval(&c, m)
+           : !strcmp(c.cmd, "convert") ? cmd_convert(&c, m)
                                      : cmd_inspect(&c, m);
   qi_model_free(m);
   return rc;

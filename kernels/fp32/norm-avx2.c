@@ -13,18 +13,36 @@ INLINE float max_nan(float m, float v) {
   return v > m ? v : m;
 }
 
+/* max with NaN sticking from either side: vmaxps returns its second operand
+ * (m) on NaN or equal values; a NaN v makes the lane all-ones, a NaN. */
+INLINE __m256 vmax_nan(__m256 m, __m256 v) {
+  return _mm256_or_ps(_mm256_max_ps(v, m), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+/* The first rem (< 8) floats at x, -inf past them. */
+INLINE __m256 load_head(const float *x, size_t rem) {
+  __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem),
+                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(x, mk),
+                          _mm256_castsi256_ps(mk));
+}
+
 float qi_f32_rowmax__avx2(const float *x, size_t n) {
-  __m256 m = _mm256_set1_ps(-INFINITY);
+  __m256 a = _mm256_set1_ps(-INFINITY), b = a; /* lanes 0..7, 8..15 */
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_loadu_ps(x + i);
-    /* vmaxps returns its second operand (m) on NaN or equal values; a NaN
-     * v turns the lane into all-ones, itself a NaN. */
-    m = _mm256_or_ps(_mm256_max_ps(v, m), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  for (; i + 16 <= n; i += 16) {
+    a = vmax_nan(a, _mm256_loadu_ps(x + i));
+    b = vmax_nan(b, _mm256_loadu_ps(x + i + 8));
+  }
+  if (i + 8 <= n) {
+    a = vmax_nan(a, _mm256_loadu_ps(x + i));
+    i += 8;
+    if (i < n) b = vmax_nan(b, load_head(x + i, n - i));
+  } else if (i < n) {
+    a = vmax_nan(a, load_head(x + i, n - i));
   }
   float l[8];
-  _mm256_storeu_ps(l, m);
-  for (; i < n; i++) l[i % 8] = max_nan(l[i % 8], x[i]);
+  _mm256_storeu_ps(l, vmax_nan(a, b));
   return max_nan(max_nan(max_nan(l[0], l[1]), max_nan(l[2], l[3])),
                  max_nan(max_nan(l[4], l[5]), max_nan(l[6], l[7])));
 }

@@ -12,9 +12,10 @@ static inline float max_nan(float m, float v) {
 }
 
 float qi_f32_rowmax__scalar(const float *x, size_t n) {
-  float l[8];
-  for (int k = 0; k < 8; k++) l[k] = -INFINITY;
-  for (size_t i = 0; i < n; i++) l[i % 8] = max_nan(l[i % 8], x[i]);
+  float l[16];
+  for (int k = 0; k < 16; k++) l[k] = -INFINITY;
+  for (size_t i = 0; i < n; i++) l[i % 16] = max_nan(l[i % 16], x[i]);
+  for (int k = 0; k < 8; k++) l[k] = max_nan(l[k], l[k + 8]);
   return max_nan(max_nan(max_nan(l[0], l[1]), max_nan(l[2], l[3])),
                  max_nan(max_nan(l[4], l[5]), max_nan(l[6], l[7])));
 }

@@ -11,9 +11,10 @@
  *   affine          y[i] = x[i] * a + b  (float)
  *
  * Sums are taken in double in 8 lanes (element i goes to lane i % 8) and
- * combined as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); the max keeps 8 lanes
- * the same way. Every variant does the same operations in the same order
- * (no FMA), so scalar and AVX2 give the same bytes, NaN payloads aside.
+ * combined as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); the max keeps 16 lanes
+ * (i % 16), folds lane k + 8 into lane k, then takes the same tree. Every
+ * variant does the same operations in the same order (no FMA), so scalar
+ * and AVX2 give the same bytes, NaN payloads aside.
  * y may equal x; other overlaps are not allowed.
  */
 #ifndef QI_KERNELS_FP32_NORM_H

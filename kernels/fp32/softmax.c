@@ -1,9 +1,12 @@
-/* Scalar softmax row kernels; see softmax.h. Each function spells out, one
- * element at a time, the exact operations of its AVX2 twin. */
+/* Scalar softmax row kernels; see softmax.h. The sum spells out the lane
+ * order of the AVX2 twin; exp rounds every step (no FMA). */
 #include <stdint.h>
 #include <string.h>
 
+#include <math.h>
+
 #include "fp32/expf_consts.h"
+#include "fp32/norm.h"
 #include "fp32/softmax.h"
 
 static inline uint32_t bits_of(float f) {
@@ -46,14 +49,18 @@ void qi_f32_exp__scalar(const float *x, float *y, size_t n) {
 
 double qi_f32_softmax_exp_sum__scalar(const float *x, float m, float *y,
                                       size_t n) {
-  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (size_t i = 0; i < n; i++) {
-    float e = exp_one(x[i] - m);
-    if (y) y[i] = e;
-    lane[i % 8] += (double)e;
+  double dl[8] = {0};
+  for (size_t b = 0; b < n; b += QI_F32_SOFTMAX_SUM_BLOCK) {
+    size_t e = n - b < QI_F32_SOFTMAX_SUM_BLOCK ? n : b + QI_F32_SOFTMAX_SUM_BLOCK;
+    float fl[8] = {0};
+    for (size_t i = b; i < e; i++) {
+      float t = exp_one(x[i] - m);
+      if (y) y[i] = t;
+      fl[(i - b) % 8] += t;
+    }
+    for (int k = 0; k < 8; k++) dl[k] += (double)fl[k];
   }
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
-         ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  return qi_f32_softmax_lane_total(dl);
 }
 
 void qi_f32_scale__scalar(float *y, float s, size_t n) {
@@ -62,4 +69,20 @@ void qi_f32_scale__scalar(float *y, float s, size_t n) {
 
 void qi_f32_sub_f64__scalar(const float *x, double c, float *y, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = (float)((double)x[i] - c);
+}
+
+void qi_f32_softmax_rows__scalar(const float *x, float *y, size_t rows,
+                                 size_t n, int log_out) {
+  for (size_t r = 0; r < rows; r++) {
+    const float *xr = x + r * n;
+    float *yr = y + r * n;
+    float m = qi_f32_rowmax__scalar(xr, n);
+    if (log_out) {
+      double s = qi_f32_softmax_exp_sum__scalar(xr, m, NULL, n);
+      qi_f32_sub_f64__scalar(xr, (double)m + log(s), yr, n);
+    } else {
+      double s = qi_f32_softmax_exp_sum__scalar(xr, m, yr, n);
+      qi_f32_scale__scalar(yr, (float)(1.0 / s), n);
+    }
+  }
 }

@@ -10,7 +10,8 @@
  *   out = s * (in - 1) + output_padding + e - pb - pe
  *   with output_shape (or SAME_*, where out = in * s):
  *   total = s * (in - 1) + output_padding + e - out, split as the ONNX spec
- *   writes: SAME_UPPER pb = total / 2, otherwise pb = total - total / 2.
+ *   writes (floor division): SAME_UPPER pb = total // 2, otherwise
+ *   pb = total - total // 2.
  */
 #include "ops/conv_geom.h"
 
@@ -145,7 +146,10 @@ static qi_status transpose_spatial(const qi_node *n, pad_mode mode,
                        "spatial axis %d is out of range",
                        n->name, (long long)want, sp);
       int64_t total = full - want;
-      g->pad_b[a] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+      /* The spec's split uses floor division, which matters when output_shape
+       * asks for more than `full` (negative total: extra output at the end). */
+      int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      g->pad_b[a] = mode == PAD_SAME_UPPER ? half : total - half;
       g->pad_e[a] = total - g->pad_b[a];
     }
     g->out[a] = full - g->pad_b[a] - g->pad_e[a];

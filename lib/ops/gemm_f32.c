@@ -59,11 +59,15 @@ static void batch_offsets(const qi_f32_gemm *g, int64_t t, int64_t *ao,
   if (g->offsets) g->offsets(g->offsets_ctx, t, ao, bo);
 }
 
+/* act(C + col_bias) on rows [0, rows) of C, columns [j0, j1): the bias
+ * goes in as the epilogue's residual operand, one vector for every row. */
 static void epilogue_rows(const qi_f32_gemm *g, float *c, int64_t rows,
                           int64_t j0, int64_t j1) {
-  if (!g->epi || !qi_epilogue_needed(g->epi, NULL, NULL)) return;
+  if (!g->epi) return;
+  const float *cb = g->col_bias ? g->col_bias + j0 : NULL;
+  if (!qi_epilogue_needed(g->epi, NULL, cb)) return;
   for (int64_t i = 0; i < rows; i++)
-    qi_epilogue_span(g->epi, 0.0f, NULL, c + i * g->n + j0, c + i * g->n + j0,
+    qi_epilogue_span(g->epi, 0.0f, cb, c + i * g->n + j0, c + i * g->n + j0,
                      (size_t)(j1 - j0));
 }
 

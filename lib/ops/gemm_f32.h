@@ -8,7 +8,9 @@
  * with A[t] (m x k) element (i, p) at a + a_off(t) + i * a_rs + p * a_cs,
  * B[t] (k x n) element (p, j) at b + b_off(t) + p * b_rs + j * b_cs, and
  * C[t] row-major m x n at c + t * m * n. Transposed operands are just other
- * strides. The epilogue (if any) then runs on every row of C.
+ * strides. The epilogue (if any) then runs on every row of C, with
+ * col_bias (one value per column, may be NULL) added before the
+ * activation.
  */
 #ifndef QI_OPS_GEMM_F32_H
 #define QI_OPS_GEMM_F32_H
@@ -26,6 +28,7 @@ typedef struct qi_f32_gemm {
   float alpha;
   int accumulate;
   const qi_epilogue *epi;   /* NULL: none */
+  const float *col_bias;    /* n values added to every row; NULL: none */
   /* Element offsets of A[t] and B[t]; NULL: 0 for every t. */
   void (*offsets)(const void *ctx, int64_t t, int64_t *a_off, int64_t *b_off);
   const void *offsets_ctx;

@@ -16,19 +16,15 @@ qi_f32_norm_kernels qi_f32_norm_kernels_get(void) {
     isa = want;
   if (isa >= QI_ISA_AVX2)
     return (qi_f32_norm_kernels){
-        qi_f32_pool_vmax__avx2,     qi_f32_pool_vsum__avx2,
-        qi_f32_pool_hmax__avx2,     qi_f32_pool_havg__avx2,
+        qi_f32_maxpool2d__avx2,     qi_f32_avgpool2d__avx2,
         qi_f32_rowmax__avx2,        qi_f32_sum_f64__avx2,
         qi_f32_sqdev_sum_f64__avx2, qi_f32_normalize__avx2,
         qi_f32_normalize_s__avx2,   qi_f32_affine__avx2,
-        qi_f32_softmax_exp_sum__avx2, qi_f32_scale__avx2,
-        qi_f32_sub_f64__avx2};
+        qi_f32_softmax_rows__avx2};
   return (qi_f32_norm_kernels){
-      qi_f32_pool_vmax__scalar,     qi_f32_pool_vsum__scalar,
-      qi_f32_pool_hmax__scalar,     qi_f32_pool_havg__scalar,
+      qi_f32_maxpool2d__scalar,     qi_f32_avgpool2d__scalar,
       qi_f32_rowmax__scalar,        qi_f32_sum_f64__scalar,
       qi_f32_sqdev_sum_f64__scalar, qi_f32_normalize__scalar,
       qi_f32_normalize_s__scalar,   qi_f32_affine__scalar,
-      qi_f32_softmax_exp_sum__scalar, qi_f32_scale__scalar,
-      qi_f32_sub_f64__scalar};
+      qi_f32_softmax_rows__scalar};
 }

@@ -11,19 +11,15 @@
 #include "fp32/softmax.h"
 
 typedef struct qi_f32_norm_kernels {
-  qi_f32_pool_vmax_fn pool_vmax;
-  qi_f32_pool_vsum_fn pool_vsum;
-  qi_f32_pool_hmax_fn pool_hmax;
-  qi_f32_pool_havg_fn pool_havg;
+  qi_f32_pool2d_fn maxpool2d;
+  qi_f32_pool2d_fn avgpool2d;
   qi_f32_rowmax_fn rowmax;
   qi_f32_sum_f64_fn sum_f64;
   qi_f32_sqdev_sum_f64_fn sqdev_sum_f64;
   qi_f32_normalize_fn normalize;
   qi_f32_normalize_s_fn normalize_s;
   qi_f32_affine_fn affine;
-  qi_f32_softmax_exp_sum_fn softmax_exp_sum;
-  qi_f32_scale_fn scale;
-  qi_f32_sub_f64_fn sub_f64;
+  qi_f32_softmax_rows_fn softmax_rows;
 } qi_f32_norm_kernels;
 
 /* Reads the features and QINFER_ISA on each call (cheap; call it once per

@@ -6,15 +6,16 @@
  *   col [M_g*k x tile] = W_g^T [M_g*k x C_g] * X_g [C_g x tile]
  * (W is [C, M/group, k...], so W_g is read transposed in place), and
  * col2im scatters it into the zeroed output planes, channels split over the
- * pool. Bias and the fused activation ("qi_act") follow in one pass.
+ * pool. Bias and the fused activation ("qi_act") follow in one pass. The
+ * GEMM is ours over the pool (gemm_f32.h), OpenBLAS without AVX2.
  */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fp32/im2col.h"
-#include "ops/conv_epilogue.h"
 #include "ops/conv_geom.h"
+#include "ops/gemm_f32.h"
 
 /* Column-matrix budget per tile (floats). */
 #define CONVT_TILE_FLOATS ((int64_t)1 << 19)
@@ -40,9 +41,18 @@ static void plan_make(const qi_node *n, const qi_conv_geom *geo,
   p->tile = tile;
 }
 
-static size_t plan_scratch(const convt_plan *p) {
+/* The column tile, 64-byte aligned, then the GEMM's per-thread areas. */
+static size_t col_bytes(const convt_plan *p) {
   int64_t rows = p->geo.cout / p->geo.group * qi_conv_geom_ksize(&p->geo);
-  return sizeof(float) * (size_t)(rows * p->tile);
+  return (sizeof(float) * (size_t)(rows * p->tile) + 63) & ~(size_t)63;
+}
+
+static size_t plan_scratch(const convt_plan *p, int nthreads) {
+  qi_f32_conv_kernels k = qi_f32_conv_kernels_get();
+  size_t gemm = k.gemm_ukernel != qi_f32_gemm_ukernel_6x16__scalar
+                    ? qi_f32_gemm_scratch(nthreads)
+                    : 0;
+  return col_bytes(p) + gemm;
 }
 
 static qi_status check_f32(const qi_node *n, qi_dtype dt, const char *what,
@@ -105,14 +115,13 @@ static void convt_free_state(void *state) { free(state); }
 
 static size_t convt_scratch_bytes(const qi_graph *g, const qi_node *n,
                                   int nthreads) {
-  (void)nthreads;
-  if (n->state) return plan_scratch(n->state);
+  if (n->state) return plan_scratch(n->state, nthreads);
   convt_plan p;
   if (qi_conv_geom_make(n, qi_in_shape(g, n, 0), qi_in_shape(g, n, 1), 1,
                         &p.geo, NULL) != QI_OK)
     return 0;
   plan_make(n, &p.geo, &p);
-  return plan_scratch(&p);
+  return plan_scratch(&p, nthreads);
 }
 
 typedef struct col2im_job {
@@ -152,7 +161,13 @@ static qi_status convt_run(const qi_run_ctx *ctx, const qi_node *n,
                    "node '%s' (ConvTranspose): buffers differ from the "
                    "prepared float32 shapes",
                    n->name);
-  size_t need = plan_scratch(p);
+  int nth = qi_pool_size(ctx->pool);
+  if (nth < ctx->nthreads) nth = ctx->nthreads;
+  /* Without room for our GEMM's areas, OpenBLAS runs it. */
+  const size_t need = col_bytes(p);
+  const qi_f32_conv_kernels kern = qi_f32_conv_kernels_get();
+  const int ours = ctx->scratch_bytes >= plan_scratch(p, nth) &&
+                   kern.gemm_ukernel != qi_f32_gemm_ukernel_6x16__scalar;
   if (need > ctx->scratch_bytes || !ctx->scratch)
     return qi_fail(ctx->err, QI_ERR_INTERNAL,
                    "node '%s' (ConvTranspose): scratch of %zu bytes given, "
@@ -166,7 +181,6 @@ static qi_status convt_run(const qi_run_ctx *ctx, const qi_node *n,
   const int64_t hw = qi_conv_geom_in_plane(g), ohw = qi_conv_geom_out_plane(g);
   const qi_f32_window win = qi_conv_geom_window(g);
   memset(y, 0, sizeof(float) * (size_t)(g->batch * g->cout * ohw));
-  int nth = qi_pool_size(ctx->pool);
   for (int64_t b = 0; b < g->batch; b++) {
     for (int64_t gi = 0; gi < g->group; gi++) {
       const float *xg = x + (b * g->cin + gi * cg) * hw;
@@ -174,9 +188,17 @@ static qi_status convt_run(const qi_run_ctx *ctx, const qi_node *n,
       float *yg = y + (b * g->cout + gi * mg) * ohw;
       for (int64_t j0 = 0; j0 < hw; j0 += p->tile) {
         int64_t nt = hw - j0 < p->tile ? hw - j0 : p->tile;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows,
-                    (int)nt, (int)cg, 1.0f, wg, (int)rows, xg + j0, (int)hw,
-                    0.0f, col, (int)nt);
+        if (ours && qi_f32_gemm_supported(&kern, rows, nt, cg, 1)) {
+          /* col = W_g^T X_g[:, j0:j0+nt]: A(i, p) = W_g[p][i]. */
+          qi_f32_gemm gm = {rows, nt, cg, 1, wg, 1, rows, xg + j0, hw, 1, col,
+                            1.0f, 0, NULL, NULL, NULL, NULL};
+          qi_f32_gemm_run(ctx->pool, &kern, &gm,
+                          (char *)ctx->scratch + col_bytes(p));
+        } else {
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows,
+                      (int)nt, (int)cg, 1.0f, wg, (int)rows, xg + j0,
+                      (int)hw, 0.0f, col, (int)nt);
+        }
         col2im_job j = {&win, col, yg, mg, ks, mg, j0, j0 + nt};
         if (nth > 1 && mg > 1 && rows * nt >= QI_EPILOGUE_PARALLEL_MIN) {
           j.per_task = (mg + 4 * nth - 1) / (4 * nth);

@@ -125,7 +125,7 @@ static qi_status gemm_run(const qi_run_ctx *ctx, const qi_node *n,
     qi_epilogue epi = qi_epilogue_make(n);
     qi_f32_gemm gm = {d.m,  d.n, d.k, 1,         a,    ta ? 1 : d.k,
                       ta ? d.m : 1, b, tb ? 1 : d.n, tb ? d.k : 1, y,
-                      alpha, blas_beta != 0.0f, &epi, NULL, NULL};
+                      alpha, blas_beta != 0.0f, &epi, NULL, NULL, NULL};
     qi_f32_gemm_run(ctx->pool, &kern, &gm, ctx->scratch);
     return QI_OK;
   }

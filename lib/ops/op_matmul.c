@@ -1,7 +1,9 @@
 /*
  * MatMul (ONNX opsets 1..21), FP32, numpy semantics: a 1-D A is [1, K] and
  * a 1-D B is [K, 1] with that axis dropped from the result; leading batch
- * axes broadcast. The fused activation ("qi_act") follows.
+ * axes broadcast. An optional input 2 (written by the fusion pass from a
+ * following Add) is a bias of one value per output column, shape [N] or
+ * [1, ..., 1, N], added before the fused activation ("qi_act").
  *
  * When B has no batch (the common Linear layer), A's batch folds into M
  * and one GEMM does all. With AVX2, our GEMM (gemm_f32.h) runs every batch
@@ -76,7 +78,7 @@ static qi_status mm_dims_make(const qi_node *n, const qi_shape *a,
 static qi_status mm_check(const qi_graph *g, const qi_node *n,
                           qi_error *err) {
   (void)g;
-  QI_TRY(qi_check_inputs(n, 2, 2, err));
+  QI_TRY(qi_check_inputs(n, 2, 3, err));
   int64_t a = qi_attr_int(n, "qi_act", QI_ACT_NONE);
   if (a < QI_ACT_NONE || a > QI_ACT_TANH)
     return qi_fail(err, QI_ERR_UNSUPPORTED,
@@ -95,6 +97,21 @@ static qi_status mm_infer(qi_graph *g, qi_node *n, qi_error *err) {
                      n->name, k, qi_dtype_name(qi_in_dtype(g, n, k)));
   mm_dims d;
   QI_TRY(mm_dims_make(n, qi_in_shape(g, n, 0), qi_in_shape(g, n, 1), &d, err));
+  const qi_shape *bs = qi_in_shape(g, n, 2);
+  if (bs) {
+    /* Broadcasting the bias must not grow the output's rank. */
+    int ok = qi_in_dtype(g, n, 2) == QI_FLOAT32 && bs->rank >= 1 &&
+             bs->rank <= (d.out.rank > 1 ? d.out.rank : 1) &&
+             bs->d[bs->rank - 1] == d.n;
+    for (int i = 0; ok && i < bs->rank - 1; i++) ok = bs->d[i] == 1;
+    if (!ok) {
+      char sb[96];
+      return qi_fail(err, QI_ERR_SHAPE,
+                     "node '%s' (MatMul): fused bias %s must be float32 with "
+                     "one value per output column (%lld)",
+                     n->name, qi_shape_str(bs, sb, sizeof sb), (long long)d.n);
+    }
+  }
   qi_set_output(g, n, 0, QI_FLOAT32, &d.out);
   return QI_OK;
 }
@@ -104,6 +121,7 @@ typedef struct mm_job {
   const float *a, *b;
   float *y;
   const qi_epilogue *epi;
+  const float *bias;   /* per output column, or NULL */
 } mm_job;
 
 /* One output batch t: its A and B matrices come from the broadcast index. */
@@ -125,7 +143,13 @@ static void mm_batch(const mm_job *j, int64_t t, qi_pool *epilogue_pool) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d->m,
                 (int)d->n, (int)d->k, 1.0f, a, (int)d->k, b, (int)d->n, 0.0f,
                 y, (int)d->n);
-  qi_epilogue_rows(epilogue_pool, j->epi, NULL, NULL, y, d->m, d->n, d->n);
+  if (j->bias) {
+    for (int64_t i = 0; i < d->m; i++)
+      qi_epilogue_span(j->epi, 0.0f, j->bias, y + i * d->n, y + i * d->n,
+                       (size_t)d->n);
+  } else {
+    qi_epilogue_rows(epilogue_pool, j->epi, NULL, NULL, y, d->m, d->n, d->n);
+  }
 }
 
 /* Element offsets of the A and B matrices of output batch t. */
@@ -167,10 +191,13 @@ static qi_status mm_run(const qi_run_ctx *ctx, const qi_node *n,
                    "node '%s' (MatMul): run needs float32 buffers", n->name);
   qi_epilogue epi = qi_epilogue_make(n);
   float *y = out[0].data;
+  const float *bias = n->nin > 2 && in[2].data ? in[2].data : NULL;
   if (d.nbatch == 0 || d.m == 0 || d.n == 0) return QI_OK;
   if (d.k == 0) {
     memset(y, 0, sizeof(float) * (size_t)(d.nbatch * d.m * d.n));
-    qi_epilogue_rows(ctx->pool, &epi, NULL, NULL, y, d.nbatch * d.m, d.n, d.n);
+    for (int64_t i = 0; i < d.nbatch * d.m; i++)
+      qi_epilogue_span(&epi, 0.0f, bias, y + i * d.n, y + i * d.n,
+                       (size_t)d.n);
     return QI_OK;
   }
   int b_shared = 1;
@@ -179,7 +206,7 @@ static qi_status mm_run(const qi_run_ctx *ctx, const qi_node *n,
   int a_full = 1;  /* A holds every output batch, in order */
   for (int i = 0; i < d.nbatch_axes; i++)
     if (d.batch[i] != 1 && d.astr[i] == 0) a_full = 0;
-  mm_job j = {&d, in[0].data, in[1].data, y, &epi};
+  mm_job j = {&d, in[0].data, in[1].data, y, &epi, bias};
   qi_f32_conv_kernels kern = qi_f32_conv_kernels_get();
   int nth = qi_pool_size(ctx->pool);
   if (nth < ctx->nthreads) nth = ctx->nthreads;
@@ -188,7 +215,7 @@ static qi_status mm_run(const qi_run_ctx *ctx, const qi_node *n,
       ctx->scratch_bytes >= qi_f32_gemm_scratch(nth)) {
     qi_f32_gemm gm = {rows, d.n, d.k, b_shared && a_full ? 1 : d.nbatch,
                       in[0].data, d.k, 1, in[1].data, d.n, 1, y, 1.0f, 0,
-                      &epi, b_shared && a_full ? NULL : mm_offsets, &d};
+                      &epi, bias, b_shared && a_full ? NULL : mm_offsets, &d};
     qi_f32_gemm_run(ctx->pool, &kern, &gm, ctx->scratch);
     return QI_OK;
   }

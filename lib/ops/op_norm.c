@@ -11,13 +11,19 @@
  *   GroupNorm: the block is (C / num_groups) channels of one image; scale and
  *   bias have C entries (opset 21) or num_groups entries (opset 18..20).
  *   InstanceNorm: GroupNorm with num_groups = C.
+ * The row passes (sums in double lanes, the affine steps) are the kernels of
+ * kernels/fp32/norm.h.
  */
 #include <math.h>
 #include <string.h>
 
+#include "ops/norm_dispatch.h"
 #include "ops/op.h"
 
 #define BN_CHUNK 16384 /* elements of one plane handled by one task */
+/* Elements one task should cover at least, so that waking the pool's
+ * threads pays for itself. */
+#define NORM_TASK_WORK 16384
 
 /* Element count of a known shape, or -1 if unknown or beyond NUMEL_LIMIT
  * (shapes come from model files and must not overflow later products). */
@@ -31,15 +37,19 @@ static int64_t numel_safe(const qi_shape *s) {
   return n;
 }
 
-static size_t split_per_task(size_t units, int nthreads) {
-  size_t want = nthreads > 1 ? (size_t)nthreads * 4 : 1;
-  return units < want ? 1 : (units + want - 1) / want;
-}
-
+/* Runs fn over `units` units of `work` elements each: on the calling
+ * thread when the work is too small to share, else up to 4 tasks per
+ * thread. */
 static void run_units(const qi_run_ctx *ctx, qi_pool_fn fn, void *job,
-                      size_t units, size_t *per_task) {
-  *per_task = split_per_task(units, ctx->nthreads);
-  if (units) qi_pool_run(ctx->pool, fn, job, (units + *per_task - 1) / *per_task);
+                      size_t units, double work, size_t *per_task) {
+  if (!units) return;
+  int nt = ctx->nthreads;
+  double want = nt > 1 ? (double)units * work / NORM_TASK_WORK : 1;
+  if (want > (double)nt * 4) want = (double)nt * 4;
+  size_t ntasks = want < 1 ? 1 : (size_t)want;
+  if (ntasks > units) ntasks = units;
+  *per_task = (units + ntasks - 1) / ntasks;
+  qi_pool_run(ctx->pool, fn, job, (units + *per_task - 1) / *per_task);
 }
 
 static qi_status need_f32(const qi_graph *g, const qi_node *n, int k,
@@ -85,25 +95,15 @@ static qi_status vec_len(const qi_node *n, const qi_shape *s, const char *what,
   return QI_OK;
 }
 
-/* Mean and 1/sqrt(var + eps) of x[0..len), two passes in double; four
- * partial sums break the add latency chain. */
-static void block_stats(const float *x, int64_t len, double eps, double *mean,
+/* Mean and 1/sqrt(var + eps) of x[0..len), two passes with double sums:
+ * the mean first, then the mean of squared deviations from it. */
+static void block_stats(const qi_f32_norm_kernels *k, const float *x,
+                        int64_t len, double eps, double *mean,
                         double *inv_std) {
-  double s[4] = {0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 4 <= len; i += 4)
-    for (int k = 0; k < 4; k++) s[k] += x[i + k];
-  for (; i < len; i++) s[0] += x[i];
-  double m = ((s[0] + s[1]) + (s[2] + s[3])) / (double)len;
-  double v[4] = {0, 0, 0, 0};
-  for (i = 0; i + 4 <= len; i += 4)
-    for (int k = 0; k < 4; k++) {
-      double d = (double)x[i + k] - m;
-      v[k] += d * d;
-    }
-  for (; i < len; i++) v[0] += ((double)x[i] - m) * ((double)x[i] - m);
+  double m = k->sum_f64(x, (size_t)len) / (double)len;
+  double v = k->sqdev_sum_f64(x, (size_t)len, m) / (double)len;
   *mean = m;
-  *inv_std = 1.0 / sqrt(((v[0] + v[1]) + (v[2] + v[3])) / (double)len + eps);
+  *inv_std = 1.0 / sqrt(v + eps);
 }
 
 /* ---- BatchNormalization ------------------------------------------------ */
@@ -113,6 +113,7 @@ typedef struct bn_job {
   float *y;
   int64_t channels, plane, nchunks;
   double eps;
+  qi_f32_norm_kernels k;
   size_t units, per_task;
 } bn_job;
 
@@ -127,9 +128,8 @@ static void bn_task(void *arg, size_t task, int thread) {
     if (len > BN_CHUNK) len = BN_CHUNK;
     double ad = (double)j->scale[c] / sqrt((double)j->var[c] + j->eps);
     float a = (float)ad, b = (float)((double)j->bias[c] - j->mean[c] * ad);
-    const float *x = j->x + p * j->plane + i0;
-    float *y = j->y + p * j->plane + i0;
-    for (int64_t i = 0; i < len; i++) y[i] = x[i] * a + b;
+    j->k.affine(j->x + p * j->plane + i0, (size_t)len, a, b,
+                j->y + p * j->plane + i0);
   }
 }
 
@@ -192,12 +192,14 @@ static qi_status bn_run(const qi_run_ctx *ctx, const qi_node *n,
   bn_job j = {.x = in[0].data, .scale = in[1].data, .bias = in[2].data,
               .mean = in[3].data, .var = in[4].data, .y = out[0].data,
               .channels = xs->d[1], .plane = 1,
-              .eps = qi_attr_float(n, "epsilon", 1e-5f)};
+              .eps = qi_attr_float(n, "epsilon", 1e-5f),
+              .k = qi_f32_norm_kernels_get()};
   for (int i = 2; i < xs->rank; i++) j.plane *= xs->d[i];
   if (j.plane == 0 || j.channels == 0) return QI_OK;
   j.nchunks = (j.plane + BN_CHUNK - 1) / BN_CHUNK;
   j.units = (size_t)(xs->d[0] * j.channels * j.nchunks);
-  run_units(ctx, bn_task, &j, j.units, &j.per_task);
+  run_units(ctx, bn_task, &j, j.units,
+            (double)(j.plane < BN_CHUNK ? j.plane : BN_CHUNK), &j.per_task);
   return QI_OK;
 }
 
@@ -223,6 +225,7 @@ typedef struct ln_job {
   ln_plan plan;
   ln_param scale, bias;
   double eps;
+  qi_f32_norm_kernels k;
   size_t units, per_task;
 } ln_job;
 
@@ -319,14 +322,15 @@ static void ln_task(void *arg, size_t task, int thread) {
     const float *x = j->x + (int64_t)r * p->len;
     float *y = j->y + (int64_t)r * p->len;
     double mean, inv;
-    block_stats(x, p->len, j->eps, &mean, &inv);
+    size_t len = (size_t)p->len;
+    block_stats(&j->k, x, p->len, j->eps, &mean, &inv);
     if (j->scale.mode == 2 && j->bias.mode == 2) { /* the usual layout */
-      const float *s = j->scale.data, *b = j->bias.data;
-      for (int64_t i = 0; i < p->len; i++)
-        y[i] = (float)(((double)x[i] - mean) * inv) * s[i] + b[i];
+      j->k.normalize(x, len, mean, inv, j->scale.data, j->bias.data, y);
+    } else if (j->scale.mode <= 1 && j->bias.mode <= 1) {
+      j->k.normalize_s(x, len, mean, inv, j->scale.mode ? j->scale.data[0] : 1.0f,
+                       j->bias.mode ? j->bias.data[0] : 0.0f, y);
     } else {
-      for (int64_t i = 0; i < p->len; i++)
-        y[i] = (float)(((double)x[i] - mean) * inv);
+      j->k.normalize_s(x, len, mean, inv, 1.0f, 0.0f, y);
       ln_apply(p, &j->scale, y, 0);
       ln_apply(p, &j->bias, y, 1);
     }
@@ -367,7 +371,8 @@ static qi_status ln_run(const qi_run_ctx *ctx, const qi_node *n,
                      n->name);
   const qi_shape *x = &in[0].shape;
   ln_job j = {.x = in[0].data, .y = out[0].data,
-              .eps = qi_attr_float(n, "epsilon", 1e-5f)};
+              .eps = qi_attr_float(n, "epsilon", 1e-5f),
+              .k = qi_f32_norm_kernels_get()};
   QI_TRY(ln_plan_make(n, x, &j.plan, ctx->err));
   QI_TRY(ln_param_make(n, x, &j.plan, &in[1].shape, "Scale", in[1].data,
                        &j.scale, ctx->err));
@@ -378,7 +383,7 @@ static qi_status ln_run(const qi_run_ctx *ctx, const qi_node *n,
   if (n->nout >= 3 && n->out[2] >= 0) j.inv_out = out[2].data;
   if (j.plan.len == 0) return QI_OK;
   j.units = (size_t)j.plan.rows;
-  run_units(ctx, ln_task, &j, j.units, &j.per_task);
+  run_units(ctx, ln_task, &j, j.units, (double)j.plan.len, &j.per_task);
   return QI_OK;
 }
 
@@ -390,6 +395,7 @@ typedef struct gn_job {
   int64_t channels, groups, plane; /* plane: spatial size of one channel */
   int per_group_params;            /* scale/bias have `groups` entries */
   double eps;
+  qi_f32_norm_kernels k;
   size_t units, per_task;
 } gn_job;
 
@@ -404,14 +410,11 @@ static void gn_task(void *arg, size_t task, int thread) {
     const float *x = j->x + (int64_t)u * len;
     float *y = j->y + (int64_t)u * len;
     double mean, inv;
-    block_stats(x, len, j->eps, &mean, &inv);
+    block_stats(&j->k, x, len, j->eps, &mean, &inv);
     for (int64_t c = 0; c < cpg; c++) {
       int64_t pi = j->per_group_params ? grp : grp * cpg + c;
-      float s = j->scale[pi], b = j->bias[pi];
-      const float *xc = x + c * j->plane;
-      float *yc = y + c * j->plane;
-      for (int64_t i = 0; i < j->plane; i++)
-        yc[i] = (float)(((double)xc[i] - mean) * inv) * s + b;
+      j->k.normalize_s(x + c * j->plane, (size_t)j->plane, mean, inv,
+                       j->scale[pi], j->bias[pi], y + c * j->plane);
     }
   }
 }
@@ -469,13 +472,15 @@ static qi_status gn_run(const qi_run_ctx *ctx, const qi_node *n,
                      n->op_type);
   int instance = strcmp(n->op_type, "InstanceNormalization") == 0;
   gn_job j = {.x = in[0].data, .scale = in[1].data, .bias = in[2].data,
-              .y = out[0].data, .eps = qi_attr_float(n, "epsilon", 1e-5f)};
+              .y = out[0].data, .eps = qi_attr_float(n, "epsilon", 1e-5f),
+              .k = qi_f32_norm_kernels_get()};
   /* The opset only narrows what infer accepts; run reads the sizes. */
   QI_TRY(gn_shape(n, 18, &in[0].shape, &in[1].shape, &in[2].shape, instance,
                   &j, ctx->err));
   if (j.plane == 0 || j.channels == 0) return QI_OK;
   j.units = (size_t)(in[0].shape.d[0] * j.groups);
-  run_units(ctx, gn_task, &j, j.units, &j.per_task);
+  run_units(ctx, gn_task, &j, j.units,
+            (double)(j.channels / j.groups) * (double)j.plane, &j.per_task);
   return QI_OK;
 }
 

@@ -17,7 +17,7 @@
  * right padding does not count the part beyond it (as PyTorch does).
  *
  * Pools over at most two spatial dims without dilation (nearly all of them)
- * run on the row kernels of kernels/fp32/pool.h: per output row, the
+ * run on the plane kernels of kernels/fp32/pool.h: per output row, the
  * window's input rows reduce into a row buffer that holds the identity
  * (-inf, or 0 for sums) where windows hang over the padding, then each
  * output reduces its k taps of that buffer; neither pass checks bounds.
@@ -32,7 +32,10 @@
 
 #define POOL_MAX_SPATIAL 3
 #define POOL_ATTR_LIMIT ((int64_t)1 << 30) /* bound on kernel/stride/pad */
-#define POOL_ROW_LIMIT ((int64_t)1 << 20)  /* row buffer elements, fast path */
+/* Fast path bound on the row buffer and kernel extents: scratch stays
+ * below 6 MiB per thread (AveragePool: two row buffers and a row of
+ * reciprocal counts, in doubles). */
+#define POOL_ROW_LIMIT ((int64_t)1 << 18)
 /* Taps (input reads) one task should do at least, so that waking the
  * pool's threads pays for itself. */
 #define POOL_TASK_WORK 32768
@@ -168,100 +171,72 @@ static size_t split_tasks(size_t units, double work_per_unit, int nthreads,
   return (units + *per_task - 1) / *per_task;
 }
 
-/* ---- Fast path: row kernels ------------------------------------------- */
+/* ---- Fast path: plane kernels ----------------------------------------- */
 
-typedef struct fast_layout {
-  int64_t row_len;     /* row buffer elements (floats, or doubles for sums) */
-  size_t thread_bytes; /* per-thread scratch, a multiple of 64 */
-} fast_layout;
-
-/* Whether p runs on the row kernels, and the scratch it needs: at most two
- * spatial dims (the 3-D view's first unused), no dilation, a row buffer of
- * bounded size. Average pools add two rows of OW doubles (per-column tap
- * counts and the divisors of one output row). */
-static int fast_layout_make(const pool_plan *p, fast_layout *f) {
+/* The kernel geometry of p when it runs on kernels/fp32/pool.h: at most two
+ * spatial dims (the 3-D view's first unused), no dilation, and a row buffer
+ * of bounded size. */
+static int fast_geom(const pool_plan *p, qi_f32_pool2d *g) {
   if (p->in[0] != 1 || p->k[0] != 1 || p->d[1] != 1 || p->d[2] != 1) return 0;
-  int64_t ow = p->out[2], k = p->k[2], s = p->s[2];
-  if (ow > POOL_ROW_LIMIT || k > POOL_ROW_LIMIT || s > POOL_ROW_LIMIT) return 0;
-  int64_t len = (int64_t)qi_f32_pool_row_len((size_t)ow, (size_t)k, (size_t)s);
-  if (len < p->pb[2] + p->in[2]) len = p->pb[2] + p->in[2];
-  if (len > POOL_ROW_LIMIT) return 0;
-  size_t bytes = p->is_max ? (size_t)len * sizeof(float)
-                           : ((size_t)len + 2 * (size_t)ow) * sizeof(double);
-  f->row_len = len;
-  f->thread_bytes = (bytes + 63) & ~(size_t)63;
-  return 1;
+  if (p->out[2] > POOL_ROW_LIMIT || p->k[2] > POOL_ROW_LIMIT ||
+      p->s[2] > POOL_ROW_LIMIT || p->k[1] > POOL_ROW_LIMIT)
+    return 0;
+  *g = (qi_f32_pool2d){.in_h = p->in[1], .in_w = p->in[2],
+                       .out_h = p->out[1], .out_w = p->out[2],
+                       .k_h = p->k[1], .k_w = p->k[2],
+                       .stride_h = p->s[1], .stride_w = p->s[2],
+                       .pad_t = p->pb[1], .pad_l = p->pb[2],
+                       .pad_b = p->pe[1], .pad_r = p->pe[2],
+                       .count_pad = p->count_pad};
+  return qi_f32_pool2d_row_len(g) <= POOL_ROW_LIMIT;
+}
+
+/* Scratch of one kernel call, rounded to whole cache lines. */
+static size_t fast_thread_bytes(const pool_plan *p, const qi_f32_pool2d *g) {
+  return (qi_f32_pool2d_scratch(g, p->is_max) + 63) & ~(size_t)63;
 }
 
 typedef struct fast_job {
   const float *x;
   float *y;
-  const pool_plan *p;
-  const qi_f32_norm_kernels *k;
-  fast_layout f;
+  qi_f32_pool2d g;
+  qi_f32_pool2d_fn kernel;
   unsigned char *scratch; /* thread_bytes per thread */
-  size_t units, per_task; /* units: (plane, output row) pairs */
+  size_t thread_bytes;
+  int64_t band_rows, bands; /* output rows of one unit; units per plane */
+  size_t units, per_task;
 } fast_job;
 
-/* Input rows of output row `oh`: the first one and how many. */
-static const float *window_rows(const fast_job *j, int64_t plane, int64_t oh,
-                                tap_range *th) {
-  const pool_plan *p = j->p;
-  *th = taps_of(p, 1, oh);
-  if (th->hi <= th->lo) return j->x; /* no rows: not read */
-  return j->x + (plane * p->in[1] + th->start + th->lo) * p->in[2];
-}
-
-static void fast_max_task(void *arg, size_t task, int thread) {
+static void fast_task(void *arg, size_t task, int thread) {
   const fast_job *j = arg;
-  const pool_plan *p = j->p;
-  int64_t w = p->in[2], oh_n = p->out[1], ow_n = p->out[2];
-  float *t = (float *)(j->scratch + (size_t)thread * j->f.thread_bytes);
-  for (int64_t i = 0; i < j->f.row_len; i++) t[i] = -INFINITY;
+  int64_t in_plane = j->g.in_h * j->g.in_w, out_plane = j->g.out_h * j->g.out_w;
+  void *scratch = j->scratch + (size_t)thread * j->thread_bytes;
   size_t u1 = (task + 1) * j->per_task;
   if (u1 > j->units) u1 = j->units;
   for (size_t u = task * j->per_task; u < u1; u++) {
-    tap_range th;
-    const float *x = window_rows(j, (int64_t)u / oh_n, (int64_t)u % oh_n, &th);
-    j->k->pool_vmax(x, (size_t)w, (size_t)(th.hi - th.lo), (size_t)w, t + p->pb[2]);
-    j->k->pool_hmax(t, (size_t)ow_n, (size_t)p->k[2], (size_t)p->s[2],
-                    j->y + (int64_t)u * ow_n);
-  }
-}
-
-static void fast_avg_task(void *arg, size_t task, int thread) {
-  const fast_job *j = arg;
-  const pool_plan *p = j->p;
-  int64_t w = p->in[2], oh_n = p->out[1], ow_n = p->out[2];
-  double *t = (double *)(j->scratch + (size_t)thread * j->f.thread_bytes);
-  double *cnt_w = t + j->f.row_len, *div = cnt_w + ow_n;
-  for (int64_t i = 0; i < j->f.row_len; i++) t[i] = 0.0;
-  for (int64_t ow = 0; ow < ow_n; ow++) {
-    tap_range tw = taps_of(p, 2, ow);
-    cnt_w[ow] = (double)(p->count_pad ? tw.padded : tw.hi - tw.lo);
-  }
-  size_t u1 = (task + 1) * j->per_task;
-  if (u1 > j->units) u1 = j->units;
-  for (size_t u = task * j->per_task; u < u1; u++) {
-    tap_range th;
-    const float *x = window_rows(j, (int64_t)u / oh_n, (int64_t)u % oh_n, &th);
-    double cnt_h = (double)(p->count_pad ? th.padded : th.hi - th.lo);
-    /* Counts are below 2^41: the product is the exact integer. */
-    for (int64_t ow = 0; ow < ow_n; ow++) div[ow] = cnt_h * cnt_w[ow];
-    j->k->pool_vsum(x, (size_t)w, (size_t)(th.hi - th.lo), (size_t)w, t + p->pb[2]);
-    j->k->pool_havg(t, (size_t)ow_n, (size_t)p->k[2], (size_t)p->s[2], div,
-                    j->y + (int64_t)u * ow_n);
+    int64_t plane = (int64_t)u / j->bands, oh0 = ((int64_t)u % j->bands) * j->band_rows;
+    int64_t oh1 = oh0 + j->band_rows < j->g.out_h ? oh0 + j->band_rows : j->g.out_h;
+    j->kernel(&j->g, j->x + plane * in_plane, j->y + plane * out_plane, oh0, oh1,
+              scratch);
   }
 }
 
 static qi_status fast_pool_run(const qi_run_ctx *ctx, const qi_node *n,
-                               const pool_plan *p, const fast_layout *f,
+                               const pool_plan *p, const qi_f32_pool2d *g,
                                const float *x, float *y) {
   qi_f32_norm_kernels k = qi_f32_norm_kernels_get();
   int nthreads = ctx->nthreads > 1 ? ctx->nthreads : 1;
-  fast_job j = {.x = x, .y = y, .p = p, .k = &k, .f = *f,
-                .units = (size_t)(p->planes * p->out[1])};
-  size_t need = (size_t)nthreads * f->thread_bytes;
+  fast_job j = {.x = x, .y = y, .g = *g,
+                .kernel = p->is_max ? k.maxpool2d : k.avgpool2d,
+                .thread_bytes = fast_thread_bytes(p, g)};
+  /* Few planes: split them into bands of output rows for the threads. */
+  int64_t want = nthreads > 1 ? 4 * (int64_t)nthreads : 1;
+  j.bands = p->planes >= want ? 1 : (want + p->planes - 1) / p->planes;
+  if (j.bands > g->out_h) j.bands = g->out_h;
+  j.band_rows = (g->out_h + j.bands - 1) / j.bands;
+  j.bands = (g->out_h + j.band_rows - 1) / j.band_rows;
+  j.units = (size_t)(p->planes * j.bands);
+  size_t need = (size_t)nthreads * j.thread_bytes;
   void *own = NULL;
   if (ctx->scratch && ctx->scratch_bytes >= need) {
     j.scratch = ctx->scratch;
@@ -273,9 +248,9 @@ static qi_status fast_pool_run(const qi_run_ctx *ctx, const qi_node *n,
                      n->name, n->op_type, need);
     j.scratch = own;
   }
-  double work = (double)(p->k[1] * p->in[2] + p->k[2] * p->out[2]);
+  double work = (double)j.band_rows * (double)(g->k_h * g->in_w + g->k_w * g->out_w);
   size_t ntasks = split_tasks(j.units, work, nthreads, &j.per_task);
-  qi_pool_run(ctx->pool, p->is_max ? fast_max_task : fast_avg_task, &j, ntasks);
+  qi_pool_run(ctx->pool, fast_task, &j, ntasks);
   free(own);
   return QI_OK;
 }
@@ -430,10 +405,10 @@ static qi_status pool_run(const qi_run_ctx *ctx, const qi_node *n,
   pool_job j = {.x = in[0].data, .y = out[0].data, .p = &p};
   j.units = (size_t)(p.planes * p.out[0] * p.out[1]);
   if (j.units == 0 || p.out[2] == 0) return QI_OK;
-  fast_layout f;
-  if (fast_layout_make(&p, &f))
-    return fast_pool_run(ctx, n, &p, &f, in[0].data, out[0].data);
-  double work = (double)(p.k[0] * p.k[1] * p.k[2] * p.out[2]);
+  qi_f32_pool2d g;
+  if (fast_geom(&p, &g))
+    return fast_pool_run(ctx, n, &p, &g, in[0].data, out[0].data);
+  double work = (double)p.k[0] * (double)p.k[1] * (double)p.k[2] * (double)p.out[2];
   size_t ntasks = split_tasks(j.units, work, ctx->nthreads, &j.per_task);
   qi_pool_run(ctx->pool, pool_task, &j, ntasks);
   return QI_OK;
@@ -443,11 +418,11 @@ static qi_status pool_run(const qi_run_ctx *ctx, const qi_node *n,
 static size_t pool_scratch_bytes(const qi_graph *g, const qi_node *n,
                                  int nthreads) {
   pool_plan p;
-  fast_layout f;
+  qi_f32_pool2d geom;
   if (pool_plan_make(n, qi_in_shape(g, n, 0), &p, NULL) != QI_OK ||
-      !fast_layout_make(&p, &f))
+      !fast_geom(&p, &geom))
     return 0;
-  return (size_t)(nthreads > 1 ? nthreads : 1) * f.thread_bytes;
+  return (size_t)(nthreads > 1 ? nthreads : 1) * fast_thread_bytes(&p, &geom);
 }
 
 /* ---- Global pools: one value per (n, c) plane ------------------------- */

@@ -10,13 +10,15 @@
  *
  * The input is seen as at most QI_MAX_RANK merged dims, each wholly kept or
  * wholly reduced (size-1 dims dropped, neighbours with the same role merged):
- *  - innermost reduced: every output element sums contiguous spans;
+ *  - innermost reduced: every output element sums contiguous spans (sums,
+ *    sums of squares and max on the row kernels of kernels/fp32/norm.h);
  *  - innermost kept: a row of outputs accumulates contiguous input rows, up
  *    to REDUCE_COLS columns at a time.
  */
 #include <math.h>
 #include <string.h>
 
+#include "ops/norm_dispatch.h"
 #include "ops/op.h"
 
 #define REDUCE_COLS 64
@@ -52,6 +54,7 @@ typedef struct reduce_job {
   float *y;
   const reduce_plan *p;
   reduce_kind kind;
+  qi_f32_norm_kernels k;
   size_t units, per_task;
 } reduce_job;
 
@@ -113,22 +116,21 @@ static double acc_init(acc_kind k) {
     for (; i < len; i++) p0 += F(x[i]);                          \
     a += (p0 + p1) + (p2 + p3);                                  \
   } while (0)
-#define F_ID(v) ((double)(v))
 #define F_ABS(v) fabs((double)(v))
-#define F_SQ(v) ((double)(v) * (double)(v))
 
 /* a op= x[i] for i < len. */
-static double acc_span(acc_kind k, double a, const float *x, int64_t len,
-                       double shift) {
+static double acc_span(const qi_f32_norm_kernels *kn, acc_kind k, double a,
+                       const float *x, int64_t len, double shift) {
   switch (k) {
-    case AK_SUM: SUM4(F_ID); break;
+    case AK_SUM: a += kn->sum_f64(x, (size_t)len); break;
     case AK_ABS: SUM4(F_ABS); break;
-    case AK_SQ: SUM4(F_SQ); break;
+    case AK_SQ: a += kn->sqdev_sum_f64(x, (size_t)len, 0.0); break;
     case AK_PROD: for (int64_t i = 0; i < len; i++) a *= x[i]; break;
-    case AK_MAX:
-      for (int64_t i = 0; i < len; i++)
-        if (x[i] > a || x[i] != x[i]) a = x[i];
+    case AK_MAX: {
+      double m = kn->rowmax(x, (size_t)len); /* NaN if any x[i] is */
+      if (m > a || m != m) a = m;
       break;
+    }
     case AK_MIN:
       for (int64_t i = 0; i < len; i++)
         if (x[i] < a || x[i] != x[i]) a = x[i];
@@ -194,14 +196,14 @@ static int64_t kept_offset(const reduce_plan *p, int nk, int64_t lin) {
 }
 
 /* One pass over all reduced elements of one output (innermost reduced). */
-static double span_pass(const reduce_plan *p, acc_kind k, const float *x,
-                        double shift) {
+static double span_pass(const qi_f32_norm_kernels *kn, const reduce_plan *p,
+                        acc_kind k, const float *x, double shift) {
   int nouter = p->nr - 1;
   int64_t inner = p->rdim[nouter], cnt = p->red_numel / inner;
   int64_t idx[QI_MAX_RANK] = {0}, off = 0;
   double a = acc_init(k);
   for (int64_t r = 0; r < cnt; r++) {
-    a = acc_span(k, a, x + off, inner, shift);
+    a = acc_span(kn, k, a, x + off, inner, shift);
     off += odometer_step(nouter, p->rdim, p->rstride, idx);
   }
   return a;
@@ -229,8 +231,8 @@ static void reduce_task(void *arg, size_t task, int thread) {
     for (size_t o = u0; o < u1; o++) {
       const float *x = j->x + kept_offset(p, p->nk, (int64_t)o);
       double m = 0.0;
-      if (k == AK_EXP) m = span_pass(p, AK_MAX, x, 0.0);
-      double a = span_pass(p, k, x, m);
+      if (k == AK_EXP) m = span_pass(&j->k, p, AK_MAX, x, 0.0);
+      double a = span_pass(&j->k, p, k, x, m);
       j->y[o] = reduce_final(j->kind, a, m, p->red_numel);
     }
     return;
@@ -411,7 +413,7 @@ static qi_status reduce_run(const qi_run_ctx *ctx, const qi_node *n,
     return QI_OK;
   }
   reduce_job j = {.x = in[0].data, .y = out[0].data, .p = &p,
-                  .kind = kind_of(n)};
+                  .kind = kind_of(n), .k = qi_f32_norm_kernels_get()};
   if (p.red_numel == 0) {
     float v = reduce_final(j.kind, acc_init(acc_of(j.kind)),
                            acc_init(AK_MAX), 0);

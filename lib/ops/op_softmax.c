@@ -9,13 +9,21 @@
  * Stable form, with m = max_k x_k and s = sum_k exp(x_k - m) summed in double:
  *   softmax     y_k = exp(x_k - m) / s
  *   log-softmax y_k = (x_k - m) - log(s)
+ * Contiguous rows (the axis innermost, the common case) run on the row
+ * kernels of kernels/fp32/softmax.h (vector exp within 1 ulp, y_k =
+ * exp(x_k - m) * (1/s), log-softmax as x_k - (m + log s) in double). A
+ * strided axis goes SOFTMAX_COLS columns at a time with libm.
  */
 #include <math.h>
 #include <string.h>
 
+#include "ops/norm_dispatch.h"
 #include "ops/op.h"
 
 #define SOFTMAX_COLS 64 /* columns handled together when the axis is strided */
+/* Elements one task should cover at least, so that waking the pool's
+ * threads pays for itself. */
+#define SOFTMAX_TASK_WORK 16384
 
 /* The problem as outer x n x inner: normalize over n, elements inner apart. */
 typedef struct softmax_dims {
@@ -27,6 +35,7 @@ typedef struct softmax_job {
   float *y;
   softmax_dims dims;
   int log_out;
+  qi_f32_norm_kernels k;
   size_t units, per_task; /* units: rows, or (outer, column chunk) pairs */
 } softmax_job;
 
@@ -42,9 +51,16 @@ static int64_t numel_safe(const qi_shape *s) {
   return n;
 }
 
-static size_t split_per_task(size_t units, int nthreads) {
-  size_t want = nthreads > 1 ? (size_t)nthreads * 4 : 1;
-  return units < want ? 1 : (units + want - 1) / want;
+/* Tasks for `units` units of `work` elements each: one when the work is
+ * too small to share, else up to 4 per thread. */
+static size_t split_tasks(size_t units, double work, int nthreads,
+                          size_t *per_task) {
+  double want = nthreads > 1 ? (double)units * work / SOFTMAX_TASK_WORK : 1;
+  if (want > (double)nthreads * 4) want = (double)nthreads * 4;
+  size_t ntasks = want < 1 ? 1 : (size_t)want;
+  if (ntasks > units) ntasks = units;
+  *per_task = (units + ntasks - 1) / ntasks;
+  return (units + *per_task - 1) / *per_task;
 }
 
 static qi_status softmax_resolve(const qi_node *n, const qi_shape *s,
@@ -77,29 +93,6 @@ static qi_status softmax_resolve(const qi_node *n, const qi_shape *s,
   d->n = mid;
   d->inner = inner;
   return QI_OK;
-}
-
-/* One contiguous row of length n. */
-static void softmax_row(const float *x, float *y, size_t n, int log_out) {
-  float m = x[0];
-  for (size_t k = 1; k < n; k++)
-    if (x[k] > m) m = x[k];
-  double s = 0.0;
-  if (log_out) {
-    for (size_t k = 0; k < n; k++) s += exp((double)x[k] - m);
-    double lse = log(s);
-    for (size_t k = 0; k < n; k++) y[k] = (float)(((double)x[k] - m) - lse);
-  } else {
-    for (size_t k = 0; k < n; k++) y[k] = expf(x[k] - m);
-    double part[4] = {0, 0, 0, 0}; /* partial sums break the add chain */
-    size_t k = 0;
-    for (; k + 4 <= n; k += 4)
-      for (int q = 0; q < 4; q++) part[q] += y[k + q];
-    for (; k < n; k++) part[0] += y[k];
-    s = (part[0] + part[1]) + (part[2] + part[3]);
-    float inv = (float)(1.0 / s);
-    for (size_t k = 0; k < n; k++) y[k] *= inv;
-  }
 }
 
 /* Columns [0, cw) of an n x inner block, cw <= SOFTMAX_COLS. */
@@ -143,11 +136,12 @@ static void softmax_task(void *arg, size_t task, int thread) {
   if (u1 > j->units) u1 = j->units;
   const softmax_dims *d = &j->dims;
   size_t nchunks = (d->inner + SOFTMAX_COLS - 1) / SOFTMAX_COLS;
+  if (d->inner == 1) { /* rows u0..u1 are contiguous */
+    j->k.softmax_rows(j->x + u0 * d->n, j->y + u0 * d->n, u1 - u0, d->n,
+                      j->log_out);
+    return;
+  }
   for (size_t u = u0; u < u1; u++) {
-    if (d->inner == 1) {
-      softmax_row(j->x + u * d->n, j->y + u * d->n, d->n, j->log_out);
-      continue;
-    }
     size_t o = u / nchunks, c0 = (u % nchunks) * SOFTMAX_COLS;
     size_t cw = d->inner - c0 < SOFTMAX_COLS ? d->inner - c0 : SOFTMAX_COLS;
     size_t base = o * d->n * d->inner + c0;
@@ -189,15 +183,17 @@ static qi_status softmax_run_common(const qi_run_ctx *ctx, const qi_node *n,
     return qi_fail(ctx->err, QI_ERR_UNSUPPORTED,
                    "node '%s' (%s): only float32 is supported", n->name,
                    n->op_type);
-  softmax_job j = {.x = in[0].data, .y = out[0].data, .log_out = log_out};
+  softmax_job j = {.x = in[0].data, .y = out[0].data, .log_out = log_out,
+                   .k = qi_f32_norm_kernels_get()};
   QI_TRY(softmax_resolve(n, &in[0].shape, &j.dims, ctx->err));
   if (j.dims.outer == 0 || j.dims.n == 0 || j.dims.inner == 0) return QI_OK;
+  size_t cols = j.dims.inner == 1 ? 1 : SOFTMAX_COLS;
   j.units = j.dims.inner == 1
                 ? j.dims.outer
                 : j.dims.outer * ((j.dims.inner + SOFTMAX_COLS - 1) / SOFTMAX_COLS);
-  j.per_task = split_per_task(j.units, ctx->nthreads);
-  qi_pool_run(ctx->pool, softmax_task, &j,
-              (j.units + j.per_task - 1) / j.per_task);
+  size_t ntasks = split_tasks(j.units, (double)j.dims.n * (double)cols,
+                              ctx->nthreads, &j.per_task);
+  qi_pool_run(ctx->pool, softmax_task, &j, ntasks);
   return QI_OK;
 }
 

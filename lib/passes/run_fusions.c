@@ -6,7 +6,8 @@
  *    at what follows a conv;
  *  - pattern matchers before fuse_activation, which fuses their results;
  *  - residual Add before fuse_activation, so Conv -> Add -> Relu becomes
- *    one conv that sums, then activates;
+ *    one conv that sums, then activates; likewise MatMul -> Add(bias) ->
+ *    Gelu becomes one MatMul;
  *  - a final sweep for nodes left unread, then compaction.
  */
 #include "core/error.h"
@@ -21,6 +22,7 @@ qi_status qi_passes_run_fusions(qi_graph *g, qi_error *err) {
   QI_TRY(qi_pass_match_layernorm(g, err));
   QI_TRY(qi_pass_match_hardswish_silu(g, err));
   QI_TRY(qi_pass_fuse_residual_add(g, err));
+  QI_TRY(qi_pass_fuse_matmul_bias(g, err));
   QI_TRY(qi_pass_fuse_activation(g, err));
   QI_TRY(qi_pass_remove_dead(g, err));
   return qi_graph_compact(g, err);

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "onnx/onnx.h"
 #include "passes/passes.h"
+#include "qnf/qnf.h"
 
 /* Largest model file accepted; beyond it loading fails with QI_ERR_NOMEM
  * rather than attempting the allocation. */
@@ -201,8 +202,13 @@ static qi_status load_bytes(const void *data, size_t size, const char *base,
                             const qi_model_options *opts, qi_model **model,
                             qi_error *err) {
   qi_graph *g = NULL;
-  qi_status st = qi_onnx_import(data, size, base, &g, err);
-  if (st == QI_OK) st = finish_load(g, opts, model, err);
+  int qnf = qi_qnf_is_qnf(data, size);
+  qi_status st = qnf ? qi_qnf_read(data, size, &g, err)
+                     : qi_onnx_import(data, size, base, &g, err);
+  /* A .qnf holds an already optimised graph: fusing it again is skipped. */
+  qi_model_options o = opts ? *opts : qi_model_options_default();
+  if (qnf) o.optimize = 0;
+  if (st == QI_OK) st = finish_load(g, &o, model, err);
   if (st != QI_OK) qi_graph_free(g);
   return st;
 }
@@ -261,6 +267,12 @@ qi_status qi_model_load_file(const char *path, const qi_model_options *opts,
   if (st != QI_OK && err && !strstr(err->message, path))
     qi_error_prefix(err, "%s", path);
   return st;
+}
+
+qi_status qi_model_save(const qi_model *m, const char *path, qi_error *err) {
+  if (!m || !path)
+    return qi_fail(err, QI_ERR_INVALID_ARG, "model or path is NULL");
+  return qi_qnf_write(m->g, path, err);
 }
 
 void qi_model_free(qi_model *m) {

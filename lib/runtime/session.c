@@ -79,8 +79,11 @@ qi_status qi_session_create(const qi_model *model,
     s->prof[i].name = g->nodes[i].name;
     s->prof[i].op_type = g->nodes[i].op_type;
   }
-  /* OpenBLAS has one process-wide thread count; sessions set it to theirs. */
-  openblas_set_num_threads(o.num_threads);
+  /* FP32 GEMM runs on qinfer's own kernels over the session pool; OpenBLAS
+   * is only the fallback (no AVX2, non-constant conv weights). Its idle
+   * threads spin after each call and take cores from the pool, so it runs
+   * single-threaded. */
+  openblas_set_num_threads(1);
   *out = s;
   return QI_OK;
 fail:

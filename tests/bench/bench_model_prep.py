@@ -260,7 +260,7 @@ def ort_session(path, threads):
     o.intra_op_num_threads = threads
     o.inter_op_num_threads = 1
     o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    o.log_severity_level = 3
+    o.log_severity_level = 4   # failures are raised, and shown where they matter
     return ort.InferenceSession(str(path), sess_options=o, providers=["CPUExecutionProvider"])
 
 
@@ -270,10 +270,9 @@ def random_feed(model, batch, seed):
             for n in model.inputs}
 
 
-def verify_batched(ctx, model, single, batched, row_tol, check_qinfer):
-    """Row 0 and row BATCH-1 of a batch-8 run must equal batch-1 runs of the
-    same inputs (ORT); with check_qinfer, qinfer's batch-8 output must match
-    ORT's. Raises Skip with the reason otherwise."""
+def verify_batched(model, single, batched, row_tol):
+    """Rows 0 and BATCH-1 of an ORT batch-8 run must equal batch-1 runs of
+    the same inputs; raises Skip otherwise."""
     feed = random_feed(model, BATCH, 7)
     try:
         out8 = ort_session(batched, 1).run(None, feed)
@@ -285,26 +284,10 @@ def verify_batched(ctx, model, single, batched, row_tol, check_qinfer):
         for a, b in zip(out8, out1):
             if a.shape[0] != BATCH or rel_l2(a[row:row + 1], b) > row_tol:
                 raise Skip("fixed batch in the graph (batch-8 rows differ from batch 1)")
-    if not check_qinfer:
-        return
-    tmp = ctx.cache / ("%s.b%d" % (model.name, BATCH))
-    ins = []
-    for n, v in feed.items():
-        np.save("%s.in_%s.npy" % (tmp, n), v)
-        ins += ["--input", "%s=%s.in_%s.npy" % (n, tmp, n)]
-    r = subprocess.run([str(ctx.qinfer), "run", str(batched)] + model.shape_args(BATCH) + ins
-                       + ["--out", "%s.out" % tmp], capture_output=True, text=True,
-                       env=ctx.env)
-    if r.returncode != 0:
-        raise Skip("qinfer batch %d: %s" % (BATCH, (r.stderr or r.stdout).strip()[:100]))
-    for i, ref in enumerate(out8):
-        err = rel_l2(np.load("%s.out%d.npy" % (tmp, i)), ref)
-        if err > QINFER_BATCH_REL_L2:
-            raise Skip("qinfer batch-%d output %d differs from ORT (rel L2 %.2g)" % (BATCH, i, err))
 
 
-def cached_batched(ctx, model, kind, single, row_tol, check_qinfer):
-    """Path of the verified batch-8 copy of `single`, or raise Skip."""
+def cached_batched(ctx, model, kind, single, row_tol):
+    """Path of the checked batch-8 copy of `single`, or raise Skip."""
     if kind in model.batched:
         if isinstance(model.batched[kind], Skip):
             raise model.batched[kind]
@@ -312,13 +295,13 @@ def cached_batched(ctx, model, kind, single, row_tol, check_qinfer):
     dst = ctx.cache / ("%s.%s.batchN.onnx" % (model.name, kind))
     stamp = Path(str(dst) + ".json")
     key = {"src": str(single), "size": single.stat().st_size,
-           "mtime": int(single.stat().st_mtime), "qinfer": ctx.qinfer_sha, "recipe": 2}
+           "mtime": int(single.stat().st_mtime), "recipe": 3}
     try:
         old = json.loads(stamp.read_text()) if stamp.is_file() else {}
-        if old.get("key") != key:
+        if old.get("key") != key or not dst.is_file():
             try:
                 batched_copy(single, dst)
-                verify_batched(ctx, model, single, dst, row_tol, check_qinfer)
+                verify_batched(model, single, dst, row_tol)
                 old = {"key": key, "skip": None}
             except Skip as e:
                 old = {"key": key, "skip": str(e)}
@@ -330,6 +313,38 @@ def cached_batched(ctx, model, kind, single, row_tol, check_qinfer):
         model.batched[kind] = e
         raise
     return dst
+
+
+def check_qinfer_batched(ctx, model, batched):
+    """qinfer's batch-8 output of the batched copy must match ORT's (checked
+    once per qinfer binary); raises Skip otherwise."""
+    stamp = Path(str(batched) + ".qinfer.json")
+    key = {"model": int(batched.stat().st_mtime), "qinfer": ctx.qinfer_sha}
+    old = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    if old.get("key") != key:
+        import tempfile
+        feed = random_feed(model, BATCH, 7)
+        out8 = ort_session(batched, 1).run(None, feed)
+        skip = None
+        with tempfile.TemporaryDirectory(dir=ctx.cache) as tmp:
+            ins = []
+            for n, v in feed.items():
+                np.save("%s/in_%s.npy" % (tmp, n), v)
+                ins += ["--input", "%s=%s/in_%s.npy" % (n, tmp, n)]
+            r = subprocess.run([str(ctx.qinfer), "run", str(batched)]
+                               + model.shape_args(BATCH) + ins + ["--out", "%s/out" % tmp],
+                               capture_output=True, text=True, env=ctx.env)
+            if r.returncode != 0:
+                skip = "qinfer batch %d: %s" % (BATCH, (r.stderr or r.stdout).strip()[:100])
+            for i, ref in enumerate(out8 if not skip else []):
+                err = rel_l2(np.load("%s/out%d.npy" % (tmp, i)), ref)
+                if err > QINFER_BATCH_REL_L2 and not skip:
+                    skip = "qinfer batch-%d output %d differs from ORT's (rel L2 %.2g)" % (
+                        BATCH, i, err)
+        old = {"key": key, "skip": skip}
+        stamp.write_text(json.dumps(old))
+    if old["skip"]:
+        raise Skip(old["skip"])
 
 
 class CalibReader:
@@ -357,12 +372,14 @@ class CalibReader:
         pass
 
 
-def ort_int8_model(ctx, model):
+def ort_int8_model(ctx, model, batched=False):
     """quantize_static (QDQ, per-channel, activations QUInt8, weights QInt8,
     MinMax) of the model, cached in .cache/bench with a stamp of its inputs.
-    The source is first given concrete input shapes and, below opset 13
-    (where DequantizeLinear has no axis for per-channel scales), converted
-    to opset 13. The result must load and run in ORT."""
+    The source gets concrete input shapes and, below opset 13 (where
+    DequantizeLinear has no axis for per-channel scales), is converted to
+    opset 13; the result must load and run in ORT. With batched, the source
+    is the checked batch-N copy (quantizing pins batch-1 shapes otherwise),
+    and its rows must match the batch-1 INT8 model's."""
     import logging
     import onnx
     import onnxruntime
@@ -370,10 +387,14 @@ def ort_int8_model(ctx, model):
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    dst = ctx.cache / (model.name + ".ort_int8.onnx")
+    single = ort_int8_model(ctx, model) if batched else None
+    origin = (cached_batched(ctx, model, "fp32", model.path, BATCH_ROW_REL_L2)
+              if batched else model.path)
+    tag = model.name + (".ort_int8.batchN" if batched else ".ort_int8")
+    dst = ctx.cache / (tag + ".onnx")
     stamp = Path(str(dst) + ".json")
-    key = {"src": str(model.path), "size": model.path.stat().st_size,
-           "mtime": int(model.path.stat().st_mtime), "ort": onnxruntime.__version__,
+    key = {"src": str(origin), "size": origin.stat().st_size,
+           "mtime": int(origin.stat().st_mtime), "ort": onnxruntime.__version__,
            "calib": str(model.calib), "samples": CALIB_SAMPLES, "recipe": 2}
     old = json.loads(stamp.read_text()) if stamp.is_file() else {}
     if old.get("key") == key:
@@ -381,15 +402,15 @@ def ort_int8_model(ctx, model):
             raise Skip(old["skip"])
         return dst
     t0 = time.perf_counter()
-    src = ctx.cache / (model.name + ".ort_src.onnx")
-    pre = ctx.cache / (model.name + ".ort_pre.onnx")
+    src = ctx.cache / (tag + ".src.onnx")
+    pre = ctx.cache / (tag + ".pre.onnx")
     skip, info = None, {}
     level = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)   # per-tensor warnings by the hundred
     try:
-        m = onnx.load(str(model.path))
+        m = onnx.load(str(origin))
         strip_initializer_inputs(m)
-        for i in graph_inputs(m):
+        for i in graph_inputs(m) if not batched else []:
             for d, v in zip(i.type.tensor_type.shape.dim, model.inputs[i.name]):
                 d.Clear()
                 d.dim_value = v
@@ -407,14 +428,20 @@ def ort_int8_model(ctx, model):
         quantize_static(str(pre), str(dst), reader, quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
-        feed = random_feed(model, 1, 3)
-        out8 = ort_session(dst, 1).run(None, feed)[0]
-        out32 = ort_session(ort_fp32_path(ctx, model), 1).run(None, feed)[0]
-        info = {"calib_source": reader.source, "opset_from": opset,
-                "rel_l2_vs_fp32": rel_l2(out8, out32)}
-        print("  %s: ORT INT8 model made in %.1fs (calibration: %s; output rel L2 vs FP32 %.3f)"
-              % (model.name, time.perf_counter() - t0, reader.source, info["rel_l2_vs_fp32"]),
-              flush=True)
+        if batched:
+            verify_batched(model, single, dst, BATCH_ROW_REL_L2_INT8)
+        else:
+            feed = random_feed(model, 1, 3)
+            out8 = ort_session(dst, 1).run(None, feed)[0]
+            out32 = ort_session(ort_fp32_path(ctx, model), 1).run(None, feed)[0]
+            info = {"rel_l2_vs_fp32": rel_l2(out8, out32)}
+        info.update(calib_source=reader.source, opset_from=opset)
+        print("  %s: ORT INT8 model%s made in %.1fs (calibration: %s%s)"
+              % (model.name, " (batch N)" if batched else "", time.perf_counter() - t0,
+                 reader.source, "; output rel L2 vs FP32 %.3f" % info["rel_l2_vs_fp32"]
+                 if "rel_l2_vs_fp32" in info else ""), flush=True)
+    except Skip as e:
+        skip = str(e)
     except Exception as e:
         skip = "ORT quantization: %s" % str(e).splitlines()[0][:100]
     finally:

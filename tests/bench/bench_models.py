@@ -42,8 +42,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_model_prep import (BATCH, BATCH_ROW_REL_L2, BATCH_ROW_REL_L2_INT8,  # noqa: E402
-                              Skip, cached_batched, cached_macs, find_models, ort_error,
+from bench_model_prep import (BATCH, BATCH_ROW_REL_L2, CALIB_SAMPLES,  # noqa: E402
+                              Skip, cached_batched, cached_macs, check_qinfer_batched,
+                              find_models, ort_error,
                               ort_fp32_path, ort_int8_model, ort_session, random_feed)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DISTURBED_SPREAD = 1.20
 # Ratios above this are listed as "slower than ORT" in the report.
 SLOW_RATIO = 1.25
+# Other processes using fewer cores than this leave a row undisturbed.
+QUIET_CORES = 0.25
 
 
 # --------------------------------------------------------------------------
@@ -152,8 +155,10 @@ def variant(key, label, batch8=True):
 
 @variant("qinfer_fp32", "qinfer FP32")
 def qinfer_fp32(ctx, model, threads, batch):
-    path = model.path if batch == 1 else cached_batched(ctx, model, "fp32", model.path,
-                                                        BATCH_ROW_REL_L2, True)
+    path = model.path
+    if batch != 1:
+        path = cached_batched(ctx, model, "fp32", model.path, BATCH_ROW_REL_L2)
+        check_qinfer_batched(ctx, model, path)
     return QinferCli(ctx, path, model.shape_args(batch), threads, ctx.env)
 
 
@@ -171,15 +176,13 @@ def qinfer_fp32_blas_alt(ctx, model, threads, batch):
 @variant("ort_fp32", "ORT FP32")
 def ort_fp32(ctx, model, threads, batch):
     path = ort_fp32_path(ctx, model) if batch == 1 else cached_batched(
-        ctx, model, "fp32", model.path, BATCH_ROW_REL_L2, True)
+        ctx, model, "fp32", model.path, BATCH_ROW_REL_L2)
     return OrtRunner(path, random_feed(model, batch, 1), threads)
 
 
-@variant("ort_int8", "ORT INT8 (QDQ, per-channel, U8 act / S8 wt)")
+@variant("ort_int8", "ORT INT8")
 def ort_int8(ctx, model, threads, batch):
-    q = ort_int8_model(ctx, model)
-    if batch != 1:
-        q = cached_batched(ctx, model, "ort_int8", q, BATCH_ROW_REL_L2_INT8, False)
+    q = ort_int8_model(ctx, model, batched=batch != 1)
     return OrtRunner(q, random_feed(model, batch, 1), threads)
 
 
@@ -202,6 +205,39 @@ def summarize(blocks):
             "blocks": blocks}
 
 
+def cpu_snapshot():
+    """(wall s, busy CPU s of the whole machine, CPU s of this process and its
+    waited-for children, steal s) -- the difference between two of these
+    says how much CPU the rest of the machine took meanwhile."""
+    hz = os.sysconf("SC_CLK_TCK")
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+    t = os.times()
+    return (time.monotonic(), (sum(v) - v[3] - v[4]) / hz,
+            t.user + t.system + t.children_user + t.children_system, v[7] / hz)
+
+
+def others_cores(before, after):
+    """Average number of cores that other processes (and the hypervisor's
+    steal) used between two snapshots."""
+    wall = after[0] - before[0]
+    return max(0.0, ((after[1] - before[1]) - (after[2] - before[2])) / wall) if wall > 0 else 0.0
+
+
+def wait_quiet(ctx):
+    """Before a row: wait (within the run's budget) until other processes use
+    less than QUIET_CORES, so that a burst elsewhere does not land on it."""
+    waited = 0.0
+    while ctx.quiet_budget > 0:
+        before = cpu_snapshot()
+        time.sleep(0.5)
+        if others_cores(before, cpu_snapshot()) < QUIET_CORES:
+            break
+        waited += 0.5
+        ctx.quiet_budget -= 0.5
+    if waited:
+        print("  (waited %.0f s for other processes to go quiet)" % waited, flush=True)
+
+
 def measure(ctx, model, threads, batch, keys, fixed_plan=None):
     """Interleaved blocks of every variant in keys; returns key -> result."""
     runners, res = {}, {}
@@ -218,7 +254,8 @@ def measure(ctx, model, threads, batch, keys, fixed_plan=None):
         probe = next(iter(runners.values())).block(1, 1)
         nblocks, per, warm = plan_runs(ctx, probe["median"])
     blocks = {k: [] for k in runners}
-    load = os.getloadavg()[0]
+    wait_quiet(ctx)
+    load, snap = os.getloadavg()[0], cpu_snapshot()
     for rnd in range(2):
         for b in range(nblocks):
             order = list(runners)
@@ -235,11 +272,12 @@ def measure(ctx, model, threads, batch, keys, fixed_plan=None):
             break
         print("  %s t=%d b=%d: block medians spread > %.2f, one more round"
               % (model.name, threads, batch, DISTURBED_SPREAD), flush=True)
+    others = others_cores(snap, cpu_snapshot())
     for k, r in runners.items():
         if k not in res:
             res[k] = summarize(blocks[k])
             res[k].update(r.info, repeated=len(blocks[k]) > nblocks, runs_per_block=per,
-                          warmup=warm, load1=load)
+                          warmup=warm, load1=load, others_cores=others)
         r.close()
     return res
 
@@ -307,7 +345,7 @@ def tables(data):
     keys = data["variants"]
     lat_head = ["model", "input", "GMAC", "thr"] + [
         VARIANTS[k].label + (" ms med / p90" if k in ("qinfer_fp32", "ort_fp32") else " ms")
-        for k in keys] + ["qinfer/ORT", "arena MiB", "load"]
+        for k in keys] + ["qinfer/ORT", "arena MiB", "other CPU"]
     if "qinfer_fp32_blas_alt" in keys:
         lat_head[4 + keys.index("qinfer_fp32_blas_alt")] = "qinfer FP32 OPENBLAS_CORETYPE=%s ms" % (
             data["machine"]["alt_coretype"])
@@ -321,8 +359,10 @@ def tables(data):
                             + [fmt_ms(r.get(k), k in ("qinfer_fp32", "ort_fp32")) for k in keys]
                             + ["%.2f" % rt if rt else "-",
                                "%.1f" % (q["arena_bytes"] / 2**20) if "arena_bytes" in q else "-",
-                               "%.2f" % r.get("ort_fp32", q).get("load1", float("nan"))])
+                               "%.2f" % r.get("ort_fp32", q).get("others_cores", float("nan"))])
         tb = m["throughput"]
+        if not tb:
+            continue
         cells = []
         for k in [k for k in keys if VARIANTS[k].batch8]:
             v = tb.get(k)
@@ -356,15 +396,29 @@ def write_report(data, out):
              "- machine: %s; Linux %s" % (mi["cpu"], mi["kernel"]),
              "- OPENBLAS_CORETYPE: %s (OpenBLAS core %s); other setting measured: %s (core %s)"
              % (mi["openblas_coretype"], mi["openblas_core"], mi["alt_coretype"], mi["alt_core"]),
-             "- load average (1/5/15 min): start %s, end %s" % (data["load_start"],
-                                                                 data["load_end"]),
+             "- load average (1/5/15 min): start %s, end %s" % (
+                 data["load_start"], data.get("load_end", "(run cut short)")),
              "- onnxruntime %s; qinfer %s (binary sha256 %s)" % (
                  mi["onnxruntime"], mi["qinfer_git"], mi["qinfer_sha256"][:12]),
+             ] + (["- ORT INT8: `quantize_static`, QDQ, per-channel, activations QUInt8, "
+                   "weights QInt8, MinMax over %d calibration inputs (zoo: NAME.calib.npy; "
+                   "real models: seeded normal noise)" % CALIB_SAMPLES]
+                  if "ort_int8" in data["variants"] else []) + [
              "", "## Latency, batch 1 (ms; median / p90; `~`: blocks spread > %.2fx)"
-             % DISTURBED_SPREAD, ""]
+             % DISTURBED_SPREAD, "",
+             "'other CPU': cores used by other processes on the machine (and steal) "
+             "while the row was measured, from /proc/stat less this benchmark's own "
+             "CPU time.", ""]
     lines += md_table(lat_head, lat_rows)
-    lines += ["", "## Throughput, batch %d, %d threads (images/s)" % (BATCH, thr), ""]
-    lines += md_table(tp_head, tp_rows)
+    if tp_rows:
+        lines += ["", "## Throughput, batch %d, %d threads (images/s)" % (BATCH, thr), ""]
+        lines += md_table(tp_head, tp_rows)
+    busy = ["%s t=%s (%.2f)" % (m["name"], t, v["others_cores"]) for m in data["models"]
+            for t, r in m["latency"].items() for v in list(r.values())[:1]
+            if v.get("others_cores", 0) >= QUIET_CORES]
+    if busy:
+        lines += ["", "Rows measured while other processes used >= %.2f cores: %s"
+                  % (QUIET_CORES, ", ".join(busy))]
     if data.get("slow"):
         lines += ["", "## Slower than %.2fx ORT FP32" % SLOW_RATIO, ""]
         lines += ["- %s, %d thread(s): %.2fx" % tuple(s) for s in data["slow"]]
@@ -380,8 +434,9 @@ def write_report(data, out):
         lines += ["", "Not measured (model file missing): " + ", ".join(data["missing"])]
     (out / "models.md").write_text("\n".join(lines) + "\n")
     print("\n".join(text_table(lat_head, lat_rows)))
-    print()
-    print("\n".join(text_table(tp_head, tp_rows)))
+    if tp_rows:
+        print()
+        print("\n".join(text_table(tp_head, tp_rows)))
     write_chart(data, out / "models.png")
 
 
@@ -429,6 +484,7 @@ class Context:
         self.alt_coretype = None if self.env.get("OPENBLAS_CORETYPE") else "Haswell"
         self.target_s, self.blocks = args.target_s, args.blocks
         self.min_runs, self.max_runs = args.min_runs, args.max_runs
+        self.quiet_budget = args.quiet_wait
         import hashlib
         self.qinfer_sha = hashlib.sha256(self.qinfer.read_bytes()).hexdigest()
 
@@ -459,6 +515,8 @@ def main(argv=None):
     ap.add_argument("--blocks", type=int, help="blocks per variant (interleaving)")
     ap.add_argument("--min-runs", type=int)
     ap.add_argument("--max-runs", type=int)
+    ap.add_argument("--quiet-wait", type=float,
+                    help="seconds in all to wait for other processes to go quiet")
     ap.add_argument("--profile-worst", type=int, help="per-node profile of the N worst ratios")
     ap.add_argument("--report", type=Path, help="rewrite tables from a models.json")
     args = ap.parse_args(argv)
@@ -466,8 +524,10 @@ def main(argv=None):
     if args.report:
         write_report(json.loads(args.report.read_text()), args.out)
         return 0
-    quick = {"target_s": 0.4, "blocks": 2, "min_runs": 4, "max_runs": 6, "profile_worst": 1}
-    full = {"target_s": 2.5, "blocks": 5, "min_runs": 9, "max_runs": 40, "profile_worst": 3}
+    quick = {"target_s": 0.4, "blocks": 2, "min_runs": 4, "max_runs": 6, "profile_worst": 1,
+             "quiet_wait": 0}
+    full = {"target_s": 2.0, "blocks": 5, "min_runs": 9, "max_runs": 40, "profile_worst": 3,
+            "quiet_wait": 180}
     for k, v in (quick if args.quick else full).items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -480,7 +540,7 @@ def main(argv=None):
     threads = [int(t) for t in args.threads.split(",")]
     ctx = Context(args)
     import onnxruntime
-    onnxruntime.set_default_logger_severity(3)
+    onnxruntime.set_default_logger_severity(4)
     t_start = time.perf_counter()
     data = {"command": " ".join(shlex.quote(a) for a in [sys.argv[0]] + (argv or sys.argv[1:])),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -494,10 +554,12 @@ def main(argv=None):
           flush=True)
     if "ort_int8" in keys:   # quantize up front: keeps the timed loop free of it
         for m in models:
-            try:
-                ort_int8_model(ctx, m)
-            except Skip as e:
-                print("  %s: ORT INT8 skipped: %s" % (m.name, e), flush=True)
+            for batched in (False,) if args.no_batch else (False, True):
+                try:
+                    ort_int8_model(ctx, m, batched)
+                except Skip as e:
+                    print("  %s: ORT INT8%s skipped: %s" % (m.name, " batch N" * batched, e),
+                          flush=True)
     for m in models:
         cached_macs(ctx, m)
         ort_fp32_path(ctx, m)   # sets m.note where ORT gets a modified copy
@@ -506,22 +568,25 @@ def main(argv=None):
                  "input": ",".join("x".join(map(str, s)) for s in m.inputs.values()),
                  "latency": {}, "throughput": {}}
         for t in threads:
-            entry["latency"][str(t)] = measure(ctx, m, t, 1, keys)
-            r = entry["latency"][str(t)]
-            print("  %-24s t=%d  %s  ratio %s  (load %.2f)" % (
-                m.name, t, "  ".join("%s %s" % (k, fmt_ms(r.get(k))) for k in keys),
-                "%.2f" % ratio(r.get("qinfer_fp32"), r.get("ort_fp32"))
-                if ratio(r.get("qinfer_fp32"), r.get("ort_fp32")) else "-",
-                os.getloadavg()[0]), flush=True)
+            r = entry["latency"][str(t)] = measure(ctx, m, t, 1, keys)
+            rt = ratio(r.get("qinfer_fp32"), r.get("ort_fp32"))
+            others = next((v["others_cores"] for v in r.values() if "others_cores" in v), 0)
+            print("  [%4.0fs] %-24s t=%d  %s  ratio %s  (other CPU %.2f)" % (
+                time.perf_counter() - t_start, m.name, t,
+                "  ".join("%s %s" % (k, fmt_ms(r.get(k))) for k in keys),
+                "%.2f" % rt if rt else "-", others), flush=True)
         if not args.no_batch:
             bkeys = [k for k in keys if VARIANTS[k].batch8]
-            entry["throughput"] = measure(ctx, m, max(threads), BATCH, bkeys,
-                                          fixed_plan=(2, 2 if args.quick else 3, 1))
-            print("  %-24s batch %d t=%d  %s" % (m.name, BATCH, max(threads), "  ".join(
-                "%s %s" % (k, "n/a (%s)" % v["skip"] if "skip" in v else
-                           "%.1f img/s" % (1e3 * BATCH / v["median"]))
-                for k, v in entry["throughput"].items())), flush=True)
+            tb = entry["throughput"] = measure(ctx, m, max(threads), BATCH, bkeys,
+                                               fixed_plan=(2, 2 if args.quick else 3, 1))
+            print("  [%4.0fs] %-24s batch %d t=%d  %s" % (
+                time.perf_counter() - t_start, m.name, BATCH, max(threads), "  ".join(
+                    "%s %s" % (k, "n/a (%s)" % v["skip"] if "skip" in v else
+                               "%.1f img/s" % (1e3 * BATCH / v["median"]))
+                    for k, v in tb.items())), flush=True)
         data["models"].append(entry)
+        data["wall_s"] = time.perf_counter() - t_start   # partial results survive a kill
+        (args.out / "models.json").write_text(json.dumps(data, indent=1, default=str))
     ratios = []
     for e, m in zip(data["models"], models):
         for t in threads:

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qinfer.h"
 #include "qtest.h"
@@ -231,6 +232,32 @@ static void test_shared_model_threads(qt_state *st) {
   qi_model_free(m);
 }
 
+/* Saving to .qnf and loading it back gives the same graph and bytes. */
+static void test_save_reload(qt_state *st) {
+  qi_model *m = NULL, *m2 = NULL;
+  qi_error e;
+  char path[] = "/tmp/qinfer_test_XXXXXX";
+  int fd = mkstemp(path);
+  QT_CHECK(st, fd >= 0);
+  if (fd < 0) return;
+  close(fd);
+  QT_CHECK(st, qi_model_load_file(MODEL, NULL, &m, &e) == QI_OK);
+  QT_CHECK(st, m && qi_model_save(m, path, &e) == QI_OK);
+  QT_CHECKF(st, qi_model_load_file(path, NULL, &m2, &e) == QI_OK, "%s", e.message);
+  if (m && m2) {
+    QT_CHECK(st, qi_model_num_nodes(m) == qi_model_num_nodes(m2));
+    float *x = malloc(IN_COUNT * 4), y1[1000], y2[1000];
+    fill_input(x, 5);
+    QT_CHECK(st, run_once(m, 1, x, y1, &e) == QI_OK && run_once(m2, 1, x, y2, &e) == QI_OK);
+    QT_CHECK(st, memcmp(y1, y2, sizeof y1) == 0);
+    free(x);
+  }
+  QT_CHECK(st, qi_model_save(NULL, path, &e) == QI_ERR_INVALID_ARG);
+  qi_model_free(m);
+  qi_model_free(m2);
+  unlink(path);
+}
+
 int main(void) {
   qt_state st = {0};
   QT_RUN(&st, test_missing_file);
@@ -239,5 +266,6 @@ int main(void) {
   QT_RUN(&st, test_bad_bindings);
   QT_RUN(&st, test_info);
   QT_RUN(&st, test_shared_model_threads);
+  QT_RUN(&st, test_save_reload);
   return qt_summary(&st);
 }

@@ -133,9 +133,10 @@ static void test_gemm(qt_state *st) {
 
 /* ---- MatMul ------------------------------------------------------------ */
 
-static void matmul_check_case(qt_state *st, int ra, const int64_t *ad,
-                              int rb, const int64_t *bd, int act,
-                              qi_pool *pool, uint64_t seed) {
+/* bias_rank > 0 adds the fused bias input (shape [1, ..., 1, N]). */
+static void matmul_check_case_b(qt_state *st, int ra, const int64_t *ad,
+                                int rb, const int64_t *bd, int act,
+                                int bias_rank, qi_pool *pool, uint64_t seed) {
   rng r = {seed};
   int64_t an = 1, bn = 1;
   for (int i = 0; i < ra; i++) an *= ad[i];
@@ -155,6 +156,7 @@ static void matmul_check_case(qt_state *st, int ra, const int64_t *ad,
   }
   int64_t yn = nbat * M * N;
   double *ref = malloc(sizeof(double) * (size_t)yn);
+  float *bias = bias_rank ? rnd_array(&r, N) : NULL;
   float aa, bb;
   act_params(act, &aa, &bb);
   for (int64_t t = 0; t < nbat; t++) {
@@ -177,6 +179,7 @@ static void matmul_check_case(qt_state *st, int ra, const int64_t *ad,
         double acc = 0;
         for (int64_t k = 0; k < K; k++)
           acc += (double)a[ai * M * K + i * K + k] * b[bi * K * N + k * N + j];
+        if (bias) acc += bias[j];
         ref[(t * M + i) * N + j] = act_ref(act, aa, bb, acc);
       }
   }
@@ -184,15 +187,20 @@ static void matmul_check_case(qt_state *st, int ra, const int64_t *ad,
   snprintf(label, sizeof label, "matmul_ra%d_rb%d_a%lld_b%lld", ra, rb,
            (long long)an, (long long)bn);
   qi_graph *g = qi_graph_create();
-  int node = qi_graph_add_node(g, label, "MatMul", "", 2, 1);
+  int node = qi_graph_add_node(g, label, "MatMul", "", bias ? 3 : 2, 1);
   int t0 = add_tensor(g, "A", ra, ad, NULL, QI_FLOAT32);
   int t1 = add_tensor(g, "B", rb, bd, NULL, QI_FLOAT32);
   qi_node *n = &g->nodes[node];
   n->in[0] = t0;
   n->in[1] = t1;
+  if (bias) {
+    int64_t bs[QI_MAX_RANK];
+    for (int i = 0; i < bias_rank; i++) bs[i] = i == bias_rank - 1 ? N : 1;
+    n->in[2] = add_tensor(g, "bias", bias_rank, bs, bias, QI_FLOAT32);
+  }
   n->out[0] = add_tensor(g, "Y", 0, NULL, NULL, QI_UNDEFINED);
   set_act(n, act);
-  float *in[2] = {a, b}, *y;
+  float *in[3] = {a, b, NULL}, *y;
   qi_shape ys;
   qi_error err = {0};
   qi_status s = run_node(&qi_op_matmul, g, in, pool, -1, &y, &ys, &err);
@@ -212,8 +220,15 @@ static void matmul_check_case(qt_state *st, int ra, const int64_t *ad,
   qi_graph_free(g);
   free(a);
   free(b);
+  free(bias);
   free(ref);
   free(y);
+}
+
+static void matmul_check_case(qt_state *st, int ra, const int64_t *ad,
+                              int rb, const int64_t *bd, int act,
+                              qi_pool *pool, uint64_t seed) {
+  matmul_check_case_b(st, ra, ad, rb, bd, act, 0, pool, seed);
 }
 
 static void test_matmul(qt_state *st) {
@@ -246,6 +261,17 @@ static void test_matmul(qt_state *st) {
     matmul_check_case(st, cs[i].ra, cs[i].a, cs[i].rb, cs[i].b, act, pool,
                       700 + i);
   }
+  /* The fused bias (input 2): [N] and [1, 1, N], with activations, on the
+   * folded, batched, one-row and blocked paths. */
+  for (size_t i = 3; i < sizeof cs / sizeof *cs; i++)
+    for (int br = 1; br <= 3; br += 2) {
+      int bra = cs[i].ra > 2 ? cs[i].ra - 2 : 0, brb = cs[i].rb > 2 ? cs[i].rb - 2 : 0;
+      int out_rank = (bra > brb ? bra : brb) + (cs[i].ra > 1) + (cs[i].rb > 1);
+      if (br > out_rank) continue; /* a bias may not grow the rank */
+      matmul_check_case_b(st, cs[i].ra, cs[i].a, cs[i].rb, cs[i].b,
+                          (int)((i + (size_t)br) % 10), br, i % 2 ? pool : NULL,
+                          800 + i * 3 + (size_t)br);
+    }
   qi_pool_free(pool);
   qi_graph *g = qi_graph_create();
   int64_t as[3] = {2, 3, 4}, bs[3] = {3, 4, 5};

@@ -2,231 +2,19 @@
  * Normalization, pooling, reduction and softmax ops against plain float64
  * references written here (independent of the ops' loop structure), on
  * awkward shapes. Every case builds a one-node graph, calls infer, then run
- * single-threaded and on a 3-thread pool; the two runs must agree bit for
- * bit and match the reference within TOL_MAX_REL (max / min / max-pool
- * exactly).
+ * single-threaded and on a 3-thread pool (norm_harness.h); the two runs
+ * must agree bit for bit and match the reference within TOL_MAX_REL (max /
+ * min / max-pool exactly). The whole suite runs twice: with the kernels the
+ * CPU picks and with the scalar ones. The 2-D pooling fast path has its own
+ * sweep in test_ops_pool_fast.c.
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "ops/op.h"
+#include "core/cpu_features.h"
+#include "norm_harness.h"
 #include "qtest.h"
-
-/* Relative error of one element: |got - ref| / max(|ref|, REL_FLOOR * max|ref|);
- * the floor keeps results that cancel to near zero from dividing by ~0. */
-#define TOL_MAX_REL 1e-5
-#define REL_FLOOR 1e-2
-#define TEST_THREADS 3
-
-#define QI_OP(sym) extern const qi_op_def sym;
-#include "ops/op_list_norm.h"
-#undef QI_OP
-static const qi_op_def *const norm_ops[] = {
-#define QI_OP(sym) &sym,
-#include "ops/op_list_norm.h"
-#undef QI_OP
-};
-
-static const qi_op_def *find_op(const char *type) {
-  for (size_t i = 0; i < sizeof norm_ops / sizeof norm_ops[0]; i++)
-    if (strcmp(norm_ops[i]->op_type, type) == 0) return norm_ops[i];
-  return NULL;
-}
-
-/* ---- small deterministic generator -------------------------------------- */
-
-typedef struct rng {
-  uint64_t s;
-} rng;
-
-static double rng_u(rng *r) {
-  r->s = r->s * 6364136223846793005ull + 1442695040888963407ull;
-  return (double)(r->s >> 11) / 9007199254740992.0;
-}
-
-static float *rand_f(rng *r, int64_t n, double lo, double hi) {
-  float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
-  for (int64_t i = 0; i < n; i++) p[i] = (float)(lo + (hi - lo) * rng_u(r));
-  return p;
-}
-
-static int64_t numel_of(int rank, const int64_t *d) {
-  int64_t n = 1;
-  for (int i = 0; i < rank; i++) n *= d[i];
-  return n;
-}
-
-static qi_shape mk_shape(int rank, const int64_t *d) {
-  qi_shape s = {.rank = rank};
-  for (int i = 0; i < rank; i++) s.d[i] = d[i];
-  return s;
-}
-
-/* ---- one-node graph harness --------------------------------------------- */
-
-typedef struct tcase {
-  qi_graph *g;
-  int node;
-  const qi_op_def *op;
-  qi_buf in[6];
-  qi_buf out[3];
-  qi_error err;
-} tcase;
-
-static qi_node *tc_node(tcase *t) { return &t->g->nodes[t->node]; }
-
-static void tc_init(tcase *t, const char *op, int nin, int nout,
-                    int64_t opset) {
-  memset(t, 0, sizeof *t);
-  t->g = qi_graph_create();
-  t->g->opset = opset;
-  t->node = qi_graph_add_node(t->g, "node_under_test", op, "", nin, nout);
-  t->op = find_op(op);
-  for (int k = 0; k < nout; k++) {
-    char name[16];
-    snprintf(name, sizeof name, "out%d", k);
-    tc_node(t)->out[k] = qi_graph_add_tensor(t->g, name, QI_FLOAT32);
-  }
-}
-
-/* Binds input k; constant inputs get a copy of `data` in the graph. */
-static void tc_input(tcase *t, int k, qi_dtype dt, int rank, const int64_t *d,
-                     void *data, int is_const) {
-  char name[16];
-  snprintf(name, sizeof name, "in%d", k);
-  int ti = qi_graph_add_tensor(t->g, name, dt);
-  qi_tensor *tt = &t->g->tensors[ti];
-  tt->shape = mk_shape(rank, d);
-  if (is_const) {
-    size_t nb = (size_t)numel_of(rank, d) * qi_dtype_size(dt);
-    void *copy = malloc(nb ? nb : 1);
-    memcpy(copy, data, nb);
-    qi_tensor_set_const(tt, copy, nb);
-  }
-  tc_node(t)->in[k] = ti;
-  t->in[k].dtype = dt;
-  t->in[k].shape = tt->shape;
-  t->in[k].data = data;
-}
-
-static void tc_drop_output(tcase *t, int k) { tc_node(t)->out[k] = -1; }
-
-static void attr_i(tcase *t, const char *name, int64_t v) {
-  qi_node_add_attr(tc_node(t), name, QI_ATTR_INT)->i = v;
-}
-
-static void attr_f(tcase *t, const char *name, float v) {
-  qi_node_add_attr(tc_node(t), name, QI_ATTR_FLOAT)->f = v;
-}
-
-static void attr_s(tcase *t, const char *name, const char *v) {
-  qi_attr *a = qi_node_add_attr(tc_node(t), name, QI_ATTR_STRING);
-  a->s = strdup(v);
-}
-
-static void attr_ints(tcase *t, const char *name, const int64_t *v, int n) {
-  qi_attr *a = qi_node_add_attr(tc_node(t), name, QI_ATTR_INTS);
-  a->ints = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-  if (n) memcpy(a->ints, v, sizeof(int64_t) * (size_t)n);
-  a->n = n;
-}
-
-static qi_status tc_infer(tcase *t) { return t->op->infer(t->g, tc_node(t), &t->err); }
-
-/* Runs infer, then run once on `pool` (may be NULL), allocating outputs. */
-static qi_status tc_run_on(tcase *t, qi_pool *pool) {
-  qi_node *n = tc_node(t);
-  qi_status st = tc_infer(t);
-  if (st != QI_OK) return st;
-  for (int k = 0; k < n->nout; k++) {
-    free(t->out[k].data);
-    t->out[k].data = NULL;
-    t->out[k].dtype = QI_UNDEFINED;
-    if (n->out[k] < 0) continue;
-    qi_tensor *o = &t->g->tensors[n->out[k]];
-    int64_t cnt = qi_shape_numel(&o->shape);
-    t->out[k].dtype = o->dtype;
-    t->out[k].shape = o->shape;
-    t->out[k].data = malloc(sizeof(float) * (size_t)(cnt > 0 ? cnt : 1));
-    for (int64_t i = 0; i < cnt; i++) ((float *)t->out[k].data)[i] = -12345.0f;
-  }
-  qi_run_ctx ctx = {.pool = pool, .nthreads = qi_pool_size(pool), .err = &t->err};
-  return t->op->run(&ctx, n, t->in, t->out);
-}
-
-/* Runs single-threaded and on a pool; fails the case if they differ. */
-static qi_status tc_run(qt_state *st, tcase *t) {
-  qi_node *n = tc_node(t);
-  qi_status s = tc_run_on(t, NULL);
-  if (s != QI_OK) return s;
-  float *first[3] = {0};
-  for (int k = 0; k < n->nout; k++) {
-    first[k] = t->out[k].data;
-    t->out[k].data = NULL;
-  }
-  qi_pool *pool = qi_pool_create(TEST_THREADS);
-  s = tc_run_on(t, pool);
-  qi_pool_free(pool);
-  for (int k = 0; k < n->nout && s == QI_OK; k++) {
-    if (!first[k]) continue;
-    int64_t cnt = qi_shape_numel(&t->out[k].shape);
-    QT_CHECKF(st, memcmp(first[k], t->out[k].data, sizeof(float) * (size_t)cnt) == 0,
-              "output %d differs between 1 and %d threads", k, TEST_THREADS);
-  }
-  for (int k = 0; k < 3; k++) free(first[k]);
-  return s;
-}
-
-static void tc_free(tcase *t) {
-  for (int k = 0; k < 3; k++) free(t->out[k].data);
-  qi_graph_free(t->g);
-}
-
-static const float *tc_out(const tcase *t, int k) { return t->out[k].data; }
-
-/* Max relative error (see TOL_MAX_REL); NaN and inf must match exactly. */
-static double max_rel_err(const float *got, const double *ref, int64_t n) {
-  double scale = 0.0, worst = 0.0;
-  for (int64_t i = 0; i < n; i++)
-    if (isfinite(ref[i]) && fabs(ref[i]) > scale) scale = fabs(ref[i]);
-  for (int64_t i = 0; i < n; i++) {
-    if (!isfinite(ref[i]) || !isfinite(got[i])) {
-      int same = (isnan(ref[i]) && isnan(got[i])) || (double)got[i] == ref[i];
-      if (!same) return INFINITY;
-      continue;
-    }
-    double den = fabs(ref[i]) > REL_FLOOR * scale ? fabs(ref[i]) : REL_FLOOR * scale;
-    double e = den > 0 ? fabs(got[i] - ref[i]) / den : fabs(got[i] - ref[i]);
-    if (e > worst) worst = e;
-  }
-  return worst;
-}
-
-static int exact_equal(const float *got, const double *ref, int64_t n) {
-  for (int64_t i = 0; i < n; i++)
-    if (!((double)got[i] == ref[i] || (isnan(got[i]) && isnan(ref[i])))) return 0;
-  return 1;
-}
-
-static int shape_is(const qi_shape *s, int rank, const int64_t *d) {
-  if (s->rank != rank) return 0;
-  for (int i = 0; i < rank; i++)
-    if (s->d[i] != d[i]) return 0;
-  return 1;
-}
-
-static const qi_shape *out_shape(const tcase *t, int k) {
-  return &t->g->tensors[t->g->nodes[t->node].out[k]].shape;
-}
-
-/* Unravels a linear index into idx[0..rank). */
-static void unravel(int64_t lin, int rank, const int64_t *d, int64_t *idx) {
-  for (int i = rank - 1; i >= 0; i--) {
-    idx[i] = lin % d[i];
-    lin /= d[i];
-  }
-}
 
 /* ======================================================================== */
 /* Softmax / LogSoftmax                                                     */
@@ -253,12 +41,13 @@ static void softmax_ref(const float *x, int rank, const int64_t *d, int a0,
   }
 }
 
-static void check_softmax(qt_state *st, const char *op, int64_t opset, int rank,
-                          const int64_t *d, int64_t axis, int has_axis,
-                          double lo, double hi) {
-  rng r = {(uint64_t)(rank * 131 + axis * 7 + opset)};
+/* Runs Softmax / LogSoftmax on x and compares with softmax_ref. */
+static void check_softmax_x(qt_state *st, const char *op, int64_t opset,
+                            int rank, const int64_t *d, int64_t axis,
+                            int has_axis, const float *x_in) {
   int64_t n = numel_of(rank, d);
-  float *x = rand_f(&r, n, lo, hi);
+  float *x = malloc(sizeof(float) * (size_t)(n ? n : 1));
+  memcpy(x, x_in, sizeof(float) * (size_t)n);
   tcase t;
   tc_init(&t, op, 1, 1, opset);
   tc_input(&t, 0, QI_FLOAT32, rank, d, x, 0);
@@ -278,6 +67,45 @@ static void check_softmax(qt_state *st, const char *op, int64_t opset, int rank,
   free(ref);
   free(x);
   tc_free(&t);
+}
+
+static void check_softmax(qt_state *st, const char *op, int64_t opset, int rank,
+                          const int64_t *d, int64_t axis, int has_axis,
+                          double lo, double hi) {
+  rng r = {(uint64_t)(rank * 131 + axis * 7 + opset)};
+  float *x = rand_f(&r, numel_of(rank, d), lo, hi);
+  check_softmax_x(st, op, opset, rank, d, axis, has_axis, x);
+  free(x);
+}
+
+/* Contiguous rows (the row kernels): lengths around the vector width and
+ * the kernels' sum block of 256, spreads whose exp terms reach the
+ * denormal range (x - max < -87) and underflow, -inf entries (masks), a
+ * row of -inf only and a row with a NaN (both all NaN, as the formula
+ * gives). */
+static void test_softmax_rows(qt_state *st) {
+  static const int64_t lens[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 197,
+                                 255, 256, 257, 300, 513};
+  const char *ops[2] = {"Softmax", "LogSoftmax"};
+  static const double spread[3] = {6, 100, 300};
+  for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+    for (int o = 0; o < 2; o++)
+      for (int sp = 0; sp < 3; sp++) {
+        int64_t len = lens[li], d[2] = {4, len}, n = 4 * len;
+        rng r = {(uint64_t)(len * 7 + sp * 3 + o)};
+        float *x = rand_f(&r, n, -spread[sp], spread[sp] * 0.1);
+        if (sp == 1) {
+          for (int64_t i = 0; i < len; i += 3) x[i] = -INFINITY; /* row 0 */
+          for (int64_t i = len; i < 2 * len; i++) x[i] = -INFINITY;
+          x[len + len / 2] = len > 1 ? 2.0f : -INFINITY; /* row 1: one finite */
+        }
+        if (sp == 2) {
+          for (int64_t i = 2 * len; i < 3 * len; i++) x[i] = -INFINITY;
+          x[3 * len + len / 3] = NAN;
+        }
+        check_softmax_x(st, ops[o], 13, 2, d, -1, 1, x);
+        free(x);
+      }
 }
 
 static void test_softmax_every_axis(qt_state *st) {
@@ -691,6 +519,56 @@ static void test_layernorm(qt_state *st) {
   check_layernorm(st, 3, dv, -1, 1, sv, 1, 0);
 }
 
+/* Last-axis LayerNorm on rows of every length class of the row kernels,
+ * with data offset far from zero (the deviations must be taken in double)
+ * and both statistics outputs. */
+static void check_layernorm_rows(qt_state *st, int64_t rows, int64_t len,
+                                 double offset, double spread) {
+  rng r = {(uint64_t)(rows * 1000 + len)};
+  int64_t n = rows * len, d[2] = {rows, len}, sd[1] = {len};
+  float *x = rand_f(&r, n, offset - spread, offset + spread);
+  float *scale = rand_f(&r, len, -2, 2), *bias = rand_f(&r, len, -1, 1);
+  tcase t;
+  tc_init(&t, "LayerNormalization", 3, 3, 17);
+  tc_input(&t, 0, QI_FLOAT32, 2, d, x, 0);
+  tc_input(&t, 1, QI_FLOAT32, 1, sd, scale, 1);
+  tc_input(&t, 2, QI_FLOAT32, 1, sd, bias, 1);
+  QT_CHECKF(st, tc_run(st, &t) == QI_OK, "%s", t.err.message);
+  double *ref = malloc(sizeof(double) * (size_t)n);
+  double *rmean = malloc(sizeof(double) * (size_t)rows);
+  double *rinv = malloc(sizeof(double) * (size_t)rows);
+  for (int64_t row = 0; row < rows; row++) {
+    const float *xr = x + row * len;
+    double m = 0, v = 0;
+    for (int64_t i = 0; i < len; i++) m += xr[i];
+    m /= (double)len;
+    for (int64_t i = 0; i < len; i++) v += ((double)xr[i] - m) * ((double)xr[i] - m);
+    rmean[row] = m;
+    rinv[row] = 1.0 / sqrt(v / (double)len + (double)1e-5f);
+    for (int64_t i = 0; i < len; i++)
+      ref[row * len + i] = ((double)xr[i] - m) * rinv[row] * scale[i] + bias[i];
+  }
+  if (t.out[0].data) {
+    double e = max_rel_err(tc_out(&t, 0), ref, n);
+    double e1 = max_rel_err(tc_out(&t, 1), rmean, rows);
+    double e2 = max_rel_err(tc_out(&t, 2), rinv, rows);
+    QT_CHECKF(st, e <= TOL_MAX_REL && e1 <= TOL_MAX_REL && e2 <= TOL_MAX_REL,
+              "rows %lld len %lld offset %g: max rel err %g, mean %g, inv_std %g",
+              (long long)rows, (long long)len, offset, e, e1, e2);
+  }
+  free(ref); free(rmean); free(rinv);
+  free(x); free(scale); free(bias);
+  tc_free(&t);
+}
+
+static void test_layernorm_rows(qt_state *st) {
+  static const int64_t lens[] = {1, 3, 8, 9, 16, 17, 33, 96, 192, 255, 768};
+  for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+    check_layernorm_rows(st, 5, lens[i], 0.0, 3.0);
+    check_layernorm_rows(st, 3, lens[i], 1000.0, 0.5);
+  }
+}
+
 static void test_layernorm_errors(qt_state *st) {
   const int64_t d[3] = {2, 3, 5}, s3[1] = {3}, s35[2] = {3, 5};
   float x[30] = {0}, s[15] = {0};
@@ -774,6 +652,9 @@ static void test_groupnorm(qt_state *st) {
   check_groupnorm(st, "InstanceNormalization", 13, 4, d4, 4, 4); /* 1x1 */
   const int64_t d3d[5] = {2, 3, 2, 3, 4};
   check_groupnorm(st, "InstanceNormalization", 13, 5, d3d, 3, 3);
+  const int64_t dwide[4] = {1, 8, 17, 19}; /* blocks of 646 and 323 */
+  check_groupnorm(st, "GroupNormalization", 21, 4, dwide, 4, 8);
+  check_groupnorm(st, "InstanceNormalization", 13, 4, dwide, 8, 8);
 }
 
 static void test_groupnorm_errors(qt_state *st) {
@@ -804,133 +685,6 @@ static void test_groupnorm_errors(qt_state *st) {
   tc_input(&t, 2, QI_FLOAT32, 1, p3, p, 1);
   QT_CHECK(st, tc_infer(&t) == QI_ERR_SHAPE);
   tc_free(&t);
-}
-
-/* ======================================================================== */
-/* Pooling                                                                  */
-
-typedef struct pool_cfg {
-  int sr;
-  int64_t k[3], s[3], dil[3], pads[6];
-  const char *auto_pad; /* NULL: attribute absent (NOTSET) */
-  int ceil_mode, count_pad, set_strides, set_dil, set_pads;
-} pool_cfg;
-
-/* Output size and pads per dim from the ONNX formulas, as the spec words
- * them; windows that would start past input + left pad are dropped. */
-static void pool_ref_geom(const pool_cfg *c, const int64_t *in, int64_t *out,
-                          int64_t *pb, int64_t *pe) {
-  for (int i = 0; i < c->sr; i++) {
-    int64_t dk = (c->k[i] - 1) * c->dil[i] + 1, s = c->s[i];
-    const char *ap = c->auto_pad ? c->auto_pad : "NOTSET";
-    if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
-      out[i] = (int64_t)ceil((double)in[i] / (double)s);
-      int64_t tot = (out[i] - 1) * s + dk - in[i];
-      if (tot < 0) tot = 0;
-      pb[i] = !strcmp(ap, "SAME_UPPER") ? tot / 2 : tot - tot / 2;
-      pe[i] = tot - pb[i];
-      continue;
-    }
-    int valid = !strcmp(ap, "VALID");
-    pb[i] = valid ? 0 : c->pads[i];
-    pe[i] = valid ? 0 : c->pads[c->sr + i];
-    double o = (double)(in[i] + pb[i] + pe[i] - dk) / (double)s + 1.0;
-    out[i] = (int64_t)(c->ceil_mode ? ceil(o) : floor(o));
-    if (c->ceil_mode && (out[i] - 1) * s >= in[i] + pb[i]) out[i]--;
-  }
-}
-
-/* Brute force: visits every kernel tap of every window. */
-static void pool_ref(const pool_cfg *c, int is_max, const float *x,
-                     const int64_t *xd, double *y) {
-  int sr = c->sr;
-  int64_t out[3], pb[3], pe[3];
-  pool_ref_geom(c, xd + 2, out, pb, pe);
-  int64_t planes = xd[0] * xd[1], ip = numel_of(sr, xd + 2), op = numel_of(sr, out);
-  int64_t ktot = numel_of(sr, c->k), oi[3], ki[3];
-  for (int64_t p = 0; p < planes; p++)
-    for (int64_t o = 0; o < op; o++) {
-      unravel(o, sr, out, oi);
-      double m = -INFINITY, sum = 0;
-      int64_t nvalid = 0, npad = 0;
-      for (int64_t kk = 0; kk < ktot; kk++) {
-        unravel(kk, sr, c->k, ki);
-        int inside = 1, in_pad = 1;
-        int64_t off = 0;
-        for (int i = 0; i < sr; i++) {
-          int64_t pos = oi[i] * c->s[i] - pb[i] + ki[i] * c->dil[i];
-          if (pos < 0 || pos >= xd[2 + i]) inside = 0;
-          if (pos < -pb[i] || pos >= xd[2 + i] + pe[i]) in_pad = 0;
-          off = off * xd[2 + i] + pos;
-        }
-        npad += in_pad;
-        if (!inside) continue;
-        double v = x[p * ip + off];
-        m = fmax(m, v);
-        sum += v;
-        nvalid++;
-      }
-      y[p * op + o] = is_max ? m : sum / (double)(c->count_pad ? npad : nvalid);
-    }
-}
-
-/* Runs one pool config; returns the output dims through od (may be NULL). */
-static void check_pool(qt_state *st, const char *op, const pool_cfg *c,
-                       const int64_t *xd, int64_t *od) {
-  int rank = c->sr + 2;
-  rng r = {(uint64_t)(xd[2] * 97 + c->k[0] * 13 + c->s[0] * 5 + c->ceil_mode)};
-  int64_t n = numel_of(rank, xd);
-  float *x = rand_f(&r, n, -4, 4);
-  tcase t;
-  tc_init(&t, op, 1, 1, 19);
-  tc_input(&t, 0, QI_FLOAT32, rank, xd, x, 0);
-  attr_ints(&t, "kernel_shape", c->k, c->sr);
-  if (c->set_strides) attr_ints(&t, "strides", c->s, c->sr);
-  if (c->set_dil) attr_ints(&t, "dilations", c->dil, c->sr);
-  if (c->set_pads) attr_ints(&t, "pads", c->pads, 2 * c->sr);
-  if (c->auto_pad) attr_s(&t, "auto_pad", c->auto_pad);
-  if (c->ceil_mode) attr_i(&t, "ceil_mode", 1);
-  if (c->count_pad) attr_i(&t, "count_include_pad", 1);
-  if (!strcmp(op, "MaxPool")) attr_i(&t, "storage_order", 0);
-  qi_status s = tc_run(st, &t);
-  QT_CHECKF(st, s == QI_OK, "%s", t.err.message);
-  int64_t out[3], pb[3], pe[3], want[5] = {xd[0], xd[1]};
-  pool_ref_geom(c, xd + 2, out, pb, pe);
-  for (int i = 0; i < c->sr; i++) want[2 + i] = out[i];
-  if (od)
-    for (int i = 0; i < rank; i++) od[i] = out_shape(&t, 0)->d[i];
-  if (s == QI_OK) {
-    QT_CHECKF(st, shape_is(out_shape(&t, 0), rank, want),
-              "%s k%lld s%lld ceil %d: output shape", op, (long long)c->k[0],
-              (long long)c->s[0], c->ceil_mode);
-    int64_t nout = numel_of(rank, want);
-    double *ref = malloc(sizeof(double) * (size_t)nout);
-    int is_max = !strcmp(op, "MaxPool");
-    pool_ref(c, is_max, x, xd, ref);
-    if (shape_is(out_shape(&t, 0), rank, want)) {
-      if (is_max) {
-        QT_CHECKF(st, exact_equal(tc_out(&t, 0), ref, nout),
-                  "MaxPool k%lld s%lld d%lld: not exact", (long long)c->k[0],
-                  (long long)c->s[0], (long long)c->dil[0]);
-      } else {
-        double e = max_rel_err(tc_out(&t, 0), ref, nout);
-        QT_CHECKF(st, e <= TOL_MAX_REL,
-                  "AveragePool k%lld s%lld d%lld cip %d: max rel err %g",
-                  (long long)c->k[0], (long long)c->s[0], (long long)c->dil[0],
-                  c->count_pad, e);
-      }
-    }
-    free(ref);
-  }
-  free(x);
-  tc_free(&t);
-}
-
-static pool_cfg cfg2d(int64_t k, int64_t s, int64_t dil, const int64_t *pads) {
-  pool_cfg c = {.sr = 2, .k = {k, k}, .s = {s, s}, .dil = {dil, dil},
-                .set_strides = s != 1, .set_dil = dil != 1, .set_pads = pads != NULL};
-  if (pads) memcpy(c.pads, pads, sizeof(int64_t) * 4);
-  return c;
 }
 
 static void test_pool_2d_sweep(qt_state *st) {
@@ -1068,7 +822,9 @@ static void check_global(qt_state *st, const char *op, int rank,
 
 static void test_global_pools(qt_state *st) {
   const int64_t d4[4] = {2, 3, 4, 5}, d1[4] = {1, 5, 1, 1}, d3[3] = {2, 3, 7},
-                d5[5] = {1, 2, 3, 4, 5}, dbig[4] = {1, 7, 56, 56};
+                d5[5] = {1, 2, 3, 4, 5}, dbig[4] = {1, 7, 56, 56},
+                d13[4] = {1, 40, 13, 13}, d7[4] = {2, 64, 7, 7},
+                dlong[3] = {1, 3, 4099};
   const char *ops[2] = {"GlobalMaxPool", "GlobalAveragePool"};
   for (int o = 0; o < 2; o++) {
     check_global(st, ops[o], 4, d4);
@@ -1076,6 +832,9 @@ static void test_global_pools(qt_state *st) {
     check_global(st, ops[o], 3, d3);
     check_global(st, ops[o], 5, d5);
     check_global(st, ops[o], 4, dbig);
+    check_global(st, ops[o], 4, d13);
+    check_global(st, ops[o], 4, d7);
+    check_global(st, ops[o], 3, dlong);
   }
 }
 
@@ -1174,26 +933,39 @@ static void test_max_nan_propagation(qt_state *st) {
   tc_free(&t);
 }
 
+/* Every case runs with the kernels the dispatcher picks, then again with
+ * the scalar ones forced (QINFER_ISA=scalar) where it would pick others. */
+static void run_all(qt_state *st) {
+  QT_RUN(st, test_softmax_every_axis);
+  QT_RUN(st, test_softmax_wide_and_odd);
+  QT_RUN(st, test_softmax_rows);
+  QT_RUN(st, test_softmax_errors);
+  QT_RUN(st, test_reduce_axes_sweep);
+  QT_RUN(st, test_reduce_odd_shapes);
+  QT_RUN(st, test_reduce_noop_and_errors);
+  QT_RUN(st, test_batchnorm);
+  QT_RUN(st, test_batchnorm_errors);
+  QT_RUN(st, test_layernorm);
+  QT_RUN(st, test_layernorm_rows);
+  QT_RUN(st, test_layernorm_errors);
+  QT_RUN(st, test_groupnorm);
+  QT_RUN(st, test_groupnorm_errors);
+  QT_RUN(st, test_pool_2d_sweep);
+  QT_RUN(st, test_pool_auto_pad);
+  QT_RUN(st, test_pool_ceil_mode_shapes);
+  QT_RUN(st, test_pool_1d_3d);
+  QT_RUN(st, test_global_pools);
+  QT_RUN(st, test_pool_errors);
+  QT_RUN(st, test_max_nan_propagation);
+}
+
 int main(void) {
   qt_state st = {0};
-  QT_RUN(&st, test_softmax_every_axis);
-  QT_RUN(&st, test_softmax_wide_and_odd);
-  QT_RUN(&st, test_softmax_errors);
-  QT_RUN(&st, test_reduce_axes_sweep);
-  QT_RUN(&st, test_reduce_odd_shapes);
-  QT_RUN(&st, test_reduce_noop_and_errors);
-  QT_RUN(&st, test_batchnorm);
-  QT_RUN(&st, test_batchnorm_errors);
-  QT_RUN(&st, test_layernorm);
-  QT_RUN(&st, test_layernorm_errors);
-  QT_RUN(&st, test_groupnorm);
-  QT_RUN(&st, test_groupnorm_errors);
-  QT_RUN(&st, test_pool_2d_sweep);
-  QT_RUN(&st, test_pool_auto_pad);
-  QT_RUN(&st, test_pool_ceil_mode_shapes);
-  QT_RUN(&st, test_pool_1d_3d);
-  QT_RUN(&st, test_global_pools);
-  QT_RUN(&st, test_pool_errors);
-  QT_RUN(&st, test_max_nan_propagation);
+  run_all(&st);
+  if (qi_cpu_features_best(qi_cpu_features_get()) != QI_ISA_SCALAR) {
+    printf("-- again with QINFER_ISA=scalar\n");
+    setenv("QINFER_ISA", "scalar", 1);
+    run_all(&st);
+  }
   return qt_summary(&st);
 }
