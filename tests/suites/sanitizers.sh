@@ -13,14 +13,17 @@ if ! make --no-print-directory SAN=1 -j"$(nproc)" tests >"$SAN_BUILD.log" 2>&1; 
 fi
 pass=0
 fail=0
+mkdir -p "$SAN_BUILD/logs"
 for t in "$SAN_BUILD"/tests/test_*; do
-  if "$t" >"$t.log" 2>&1; then
+  [ -x "$t" ] && [ "${t%.log}" = "$t" ] || continue
+  log=$SAN_BUILD/logs/$(basename "$t").log
+  if "$t" >"$log" 2>&1; then
     pass=$((pass + 1))
-    echo "ok   $(basename "$t"): $(tail -n 1 "$t.log")"
+    echo "ok   $(basename "$t"): $(tail -n 1 "$log")"
   else
     fail=$((fail + 1))
     echo "FAIL $(basename "$t"):"
-    grep -E 'ERROR|runtime error|FAIL|SUMMARY' "$t.log" | head -n 10 | sed 's/^/    /'
+    grep -E 'ERROR|runtime error|FAIL|SUMMARY' "$log" | head -n 10 | sed 's/^/    /'
   fi
 done
 if "$SAN_BUILD"/tests/onnx_node_runner tests/conformance/exclusions.txt \
