@@ -526,8 +526,8 @@ def main(argv=None):
         return 0
     quick = {"target_s": 0.4, "blocks": 2, "min_runs": 4, "max_runs": 6, "profile_worst": 1,
              "quiet_wait": 0}
-    full = {"target_s": 2.0, "blocks": 5, "min_runs": 9, "max_runs": 40, "profile_worst": 3,
-            "quiet_wait": 180}
+    full = {"target_s": 1.5, "blocks": 5, "min_runs": 9, "max_runs": 40, "profile_worst": 3,
+            "quiet_wait": 120}
     for k, v in (quick if args.quick else full).items():
         if getattr(args, k) is None:
             setattr(args, k, v)

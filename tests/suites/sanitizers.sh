@@ -6,8 +6,9 @@ cd "$(dirname "$0")/../.."
 SAN_BUILD=build-san
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-if ! make --no-print-directory SAN=1 -j"$(nproc)" tests >"$SAN_BUILD.log" 2>&1; then
-  tail -n 20 "$SAN_BUILD.log"
+mkdir -p "$SAN_BUILD"
+if ! make --no-print-directory SAN=1 -j"$(nproc)" tests >"$SAN_BUILD/build.log" 2>&1; then
+  tail -n 20 "$SAN_BUILD/build.log"
   echo "sanitizers: 0 passed, 1 failed"
   exit 1
 fi
