@@ -25,7 +25,7 @@ endif
 LIB := $(if $(filter 1,$(SAN)),$(BUILD)/libqinfer.a,lib/libqinfer.a)
 LIB_SRC := $(sort $(shell find lib kernels -name '*.c'))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TOOLS := tools/qinfer
+TOOLS := tools/qinfer tools/calibrate
 EXAMPLES := examples/classify
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -58,6 +58,10 @@ $(LIB): $(LIB_OBJ)
 QINFER_SRC := tools/qinfer.c tools/npy.c tools/image.c tools/eval_imagenet.c
 tools/qinfer: $(QINFER_SRC) $(wildcard tools/*.h) $(LIB)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $(QINFER_SRC) -o $@ $(LIB) $(LDLIBS) $(IMG_LIBS)
+
+CALIB_SRC := $(sort $(wildcard tools/calibrate*.c)) tools/npy.c tools/image.c
+tools/calibrate: $(CALIB_SRC) $(wildcard tools/*.h) $(LIB)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $(CALIB_SRC) -o $@ $(LIB) $(LDLIBS) $(IMG_LIBS)
 
 examples/classify: examples/classify.c tools/image.c tools/image.h $(LIB)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) examples/classify.c tools/image.c -o $@ $(LIB) $(LDLIBS) $(IMG_LIBS)
@@ -97,7 +101,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/qinfer.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 lib/libqinfer.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 tools/qinfer $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 tools/qinfer tools/calibrate $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' qinfer.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/qinfer.pc
 
 clean:

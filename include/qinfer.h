@@ -106,6 +106,12 @@ typedef struct qi_tensor_info {
   qi_dtype dtype;
   int rank;
   int64_t shape[QI_MAX_RANK];
+  /* Quantization: quantized = 1 when scale/zero_point are set (uint8
+   * activations, and the calibrated range of an FP32 tensor); per-channel
+   * weights report quantized = 2 and the scale of channel 0. */
+  int quantized;
+  float scale;
+  int32_t zero_point;
 } qi_tensor_info;
 
 /* A tensor bound to a run by name. For inputs the data is read during
@@ -187,6 +193,32 @@ qi_status qi_session_run(qi_session *session, const qi_binding *inputs,
                          int num_inputs, qi_binding *outputs, int num_outputs,
                          qi_error *err);
 
+/* A tensor as a run produced it, for qi_session_run_inspect. Everything is
+ * borrowed and valid only during the callback. A uint8 twin made by INT8
+ * lowering is named "<fp32 name>:u8", carries its scale and zero point
+ * (qi_model_tensor_info) and, at rank 4, is stored NHWC. */
+typedef struct qi_tensor_view {
+  const char *name;
+  qi_dtype dtype;
+  int rank;
+  const int64_t *shape;
+  const void *data;
+} qi_tensor_view;
+/* Returns QI_OK to go on; anything else stops the run with that status
+ * (and the message the callback wrote to err, which may be NULL). */
+typedef qi_status (*qi_tensor_callback)(void *user, const qi_tensor_view *t,
+                                        qi_error *err);
+
+/* qi_session_run that also calls `cb` (with `user`, borrowed) for every
+ * model input and then, after each node, for each tensor that node wrote:
+ * every intermediate value of the graph, seen before its memory is
+ * reused. For debugging, layer-wise comparisons and calibration. */
+qi_status qi_session_run_inspect(qi_session *session,
+                                 const qi_binding *inputs, int num_inputs,
+                                 qi_binding *outputs, int num_outputs,
+                                 qi_tensor_callback cb, void *user,
+                                 qi_error *err);
+
 /* Peak bytes of the activation arena planned for this session. */
 size_t qi_session_arena_bytes(const qi_session *session);
 
@@ -195,6 +227,96 @@ size_t qi_session_arena_bytes(const qi_session *session);
 qi_status qi_session_profile(const qi_session *session,
                              const qi_node_profile **entries, int *count,
                              qi_error *err);
+
+
+/* ---- Post-training calibration ------------------------------------------
+ * A calibrator loads an FP32 ONNX model, runs it on calibration samples
+ * while streaming every activation into a fixed-size histogram (nothing is
+ * kept per sample), and builds quantized models from what it saw: ranges by
+ * the chosen method, int8 per-channel weights, the INT8 graph of
+ * lib/quant/README.md, with per-node precision from the default and the
+ * overrides. qi_calibrator_build may be called any number of times (other
+ * methods, other overrides) without feeding the data again. */
+typedef struct qi_calibrator qi_calibrator;
+
+typedef enum qi_calib_method {
+  QI_CALIB_MINMAX = 0,
+  QI_CALIB_PERCENTILE = 1,
+  QI_CALIB_ENTROPY = 2,
+  QI_CALIB_MSE = 3
+} qi_calib_method;
+
+typedef struct qi_calib_options {
+  qi_calib_method method;  /* default QI_CALIB_PERCENTILE */
+  float method_param;      /* 0: the method's default (percentile 99.99,
+                            * 255 levels for entropy and mse) */
+  int histogram_bins;      /* 0: 2048 */
+  int num_threads;         /* threads running the FP32 model; 0 means 1 */
+  qi_precision default_precision; /* default QI_PREC_INT8 */
+} qi_calib_options;
+
+qi_calib_options qi_calib_options_default(void);
+
+/* Creates a calibrator for the ONNX (or .qnf FP32) model at `path`
+ * (borrowed). `model_opts` fixes input shapes as for qi_model_load_file
+ * (optimize is ignored: calibration always optimises, keeping activations
+ * other than Relu/Clip as their own nodes). *out is owned by the caller. */
+qi_status qi_calibrator_create(const char *path,
+                               const qi_model_options *model_opts,
+                               const qi_calib_options *calib_opts,
+                               qi_calibrator **out, qi_error *err);
+void qi_calibrator_free(qi_calibrator *calib);
+
+/* The FP32 model being calibrated (owned by the calibrator): query its
+ * inputs to prepare samples. */
+const qi_model *qi_calibrator_model(const qi_calibrator *calib);
+
+/* Runs one sample through the FP32 model and updates every observer. The
+ * bindings are read during the call only. A sample with NaN or Inf in an
+ * input is rejected naming the input; non-finite activations are counted
+ * and reported by build. */
+qi_status qi_calibrator_add_sample(qi_calibrator *calib,
+                                   const qi_binding *inputs, int num_inputs,
+                                   qi_error *err);
+int64_t qi_calibrator_num_samples(const qi_calibrator *calib);
+/* Bytes held by the observers (fixed at create). */
+size_t qi_calibrator_observer_bytes(const qi_calibrator *calib);
+
+/* Changes the range method for the next build. */
+qi_status qi_calibrator_set_method(qi_calibrator *calib,
+                                   qi_calib_method method, float param,
+                                   qi_error *err);
+/* Precision override for the next builds: `pattern` (borrowed) is matched
+ * against every node's name and op type of the FP32 model, with '*' and '?'
+ * wildcards; a comma-separated list is several patterns. Later calls win
+ * over earlier ones. QI_ERR_INVALID_ARG if a pattern matches no node.
+ * qi_calibrator_clear_precision forgets them all. */
+qi_status qi_calibrator_set_precision(qi_calibrator *calib,
+                                      const char *pattern,
+                                      qi_precision precision, qi_error *err);
+void qi_calibrator_clear_precision(qi_calibrator *calib);
+/* Node count and names of the FP32 model's compute nodes, in order, for
+ * per-layer tools (sensitivity sweeps); names owned by the calibrator. */
+int qi_calibrator_num_nodes(const qi_calibrator *calib);
+const char *qi_calibrator_node_name(const qi_calibrator *calib, int index);
+const char *qi_calibrator_node_op(const qi_calibrator *calib, int index);
+
+/* Writes the calibrated model as QDQ ONNX (path borrowed) that other
+ * engines run: the original ONNX with QuantizeLinear/DequantizeLinear
+ * after every calibrated activation (ranges of the current method) and
+ * int8 per-channel weights for Conv, Gemm and MatMul. reduce_range = 1
+ * limits weights to -63..63 for ONNX Runtime's u8s8 kernels on CPUs
+ * without VNNI, whose int16 pair sums overflow otherwise. Precision
+ * overrides are not exported. QI_ERR_UNSUPPORTED for a calibrator made
+ * from a .qnf. */
+qi_status qi_calibrator_export_qdq(qi_calibrator *calib, const char *path,
+                                   int reduce_range, qi_error *err);
+
+/* Builds a quantized model (caller-owned, freed with qi_model_free;
+ * independent of the calibrator). Fails with QI_ERR_INVALID_ARG when no
+ * sample was added, or naming a tensor that never saw a finite value. */
+qi_status qi_calibrator_build(qi_calibrator *calib, qi_model **quantized,
+                              qi_error *err);
 
 #ifdef __cplusplus
 }

@@ -102,7 +102,9 @@ size_t qi_observer_bytes(const qi_observer *obs);
  *                        edges (minmax if none spans `levels` bins):
  *                        post-ReLU data (min >= 0) searches hi only over
  *                        [0, T]; signed data searches a symmetric
- *                        magnitude T, each side stopping at the data. See
+ *                        magnitude T, each side stopping at the data;
+ *                        candidates clipping more than 1% of the nonzero
+ *                        samples are skipped (sparse histograms). See
  *                        range_methods.c and README.md.
  *   QI_RANGE_MSE         param = levels as for entropy. The range whose
  *                        grid (as built by qi_uint8_qparams) minimises the

@@ -196,6 +196,12 @@ static double kl_divergence(const hist *h, const uint64_t *prefix, int64_t a,
   return kl;
 }
 
+/* KL over a sparse histogram (a small tensor, few samples) compares
+ * shapes of a few spikes and can prefer a window that drops most of the
+ * samples; candidates clipping more than this share of the nonzero samples
+ * are not compared. Real calibrations clip far less (< 0.1%). */
+#define QI_ENTROPY_MAX_CLIP 0.01
+
 static qi_status range_entropy(const hist *h, int32_t levels, double *lo,
                                double *hi, qi_error *err) {
   const qi_observer *o = h->o;
@@ -228,6 +234,8 @@ static qi_status range_entropy(const hist *h, int32_t levels, double *lo,
     /* Cells narrower than a bin make Q copy P: the histogram cannot see
      * the quantization error there, so such candidates are not compared. */
     if (g.s < h->w) continue;
+    uint64_t clipped = prefix[a - h->j0] + (prefix[n] - prefix[b - h->j0]);
+    if ((double)clipped > QI_ENTROPY_MAX_CLIP * (double)prefix[n]) continue;
     double kl = kl_divergence(h, prefix, a - h->j0, b - h->j0, &g, p, q);
     if (kl < best) {
       best = kl;

@@ -185,9 +185,16 @@ int64_t qi_shape_numel(const qi_shape *s) {
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++) {
     if (s->d[i] < 0) return -1;
+    if (s->d[i] && n > INT64_MAX / s->d[i]) return -1; /* overflow */
     n *= s->d[i];
   }
   return n;
+}
+
+int qi_shape_fits(const qi_shape *s, qi_dtype dt) {
+  int64_t n = qi_shape_numel(s);
+  size_t es = qi_dtype_size(dt);
+  return n >= 0 && es && (uint64_t)n <= QI_MAX_TENSOR_BYTES / es;
 }
 
 size_t qi_dtype_size(qi_dtype dt) {

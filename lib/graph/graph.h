@@ -152,7 +152,14 @@ int qi_attr_ints(const qi_node *n, const char *name, const int64_t **vals);
 int qi_attr_floats(const qi_node *n, const char *name, const float **vals);
 
 /* Shape helpers. */
-int64_t qi_shape_numel(const qi_shape *s);   /* 1 for rank 0, -1 unknown */
+/* The largest tensor accepted, in bytes: beyond it shapes are refused at
+ * load, so no byte count can overflow and no file can ask for more. */
+#define QI_MAX_TENSOR_BYTES ((uint64_t)1 << 40)
+/* 1 for rank 0; -1 when unknown or when the count overflows int64. */
+int64_t qi_shape_numel(const qi_shape *s);
+/* 1 if the shape is known and its bytes in `dt` are at most
+ * QI_MAX_TENSOR_BYTES. */
+int qi_shape_fits(const qi_shape *s, qi_dtype dt);
 size_t qi_dtype_size(qi_dtype dt);           /* 0 for unsupported */
 const char *qi_dtype_name(qi_dtype dt);
 /* Writes "[1,3,224,224]" into buf. */

@@ -10,6 +10,9 @@
 #include "ops/op_list_tensor.h"
 #include "ops/op_list_eltwise.h"
 #include "ops/op_list_fused.h"
+#include "ops/op_list_qconv.h"
+#include "ops/op_list_qelt.h"
+#include "ops/op_list_qdq.h"
 #undef QI_OP
 
 static const qi_op_def *const op_table[] = {
@@ -19,6 +22,9 @@ static const qi_op_def *const op_table[] = {
 #include "ops/op_list_tensor.h"
 #include "ops/op_list_eltwise.h"
 #include "ops/op_list_fused.h"
+#include "ops/op_list_qconv.h"
+#include "ops/op_list_qelt.h"
+#include "ops/op_list_qdq.h"
 #undef QI_OP
     NULL};
 

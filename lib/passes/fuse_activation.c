@@ -3,6 +3,9 @@
  * (Conv, Gemm, MatMul, Add), recorded as attributes qi_act / qi_act_alpha /
  * qi_act_beta that the producer's kernel applies while its output is still
  * in registers. The producer takes over the activation's output tensor.
+ * For INT8 (clamp_only) only Relu and Clip fuse: they are a clamp of the
+ * requantized output, while any other activation needs its input's range
+ * of its own (calibration observes it) and runs as a table lookup.
  */
 #include <string.h>
 
@@ -57,7 +60,8 @@ static int fusable_producer(const qi_graph *g, int pi) {
   return g->tensors[n->out[0]].dtype == QI_FLOAT32;
 }
 
-qi_status qi_pass_fuse_activation(qi_graph *g, qi_error *err) {
+qi_status qi_pass_fuse_activation(qi_graph *g, int clamp_only,
+                                  qi_error *err) {
   for (int pi = 0; pi < g->nnodes; pi++) {
     if (!fusable_producer(g, pi)) continue;
     int y = g->nodes[pi].out[0];
@@ -65,6 +69,7 @@ qi_status qi_pass_fuse_activation(qi_graph *g, qi_error *err) {
     qi_act act;
     float alpha, beta;
     if (ai < 0 || !activation_of(g, ai, &act, &alpha, &beta)) continue;
+    if (clamp_only && act != QI_ACT_RELU && act != QI_ACT_CLIP) continue;
     if (g->nodes[ai].in[0] != y || g->nodes[ai].out[0] < 0) continue;
     qi_node *p = &g->nodes[pi];
     QI_TRY(qi_pat_set_int_attr(p, "qi_act", act, err));

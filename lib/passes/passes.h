@@ -32,7 +32,8 @@ qi_status qi_pass_match_hardswish_silu(qi_graph *g, qi_error *err);
 qi_status qi_pass_fuse_residual_add(qi_graph *g, qi_error *err);
 /* Conv/Gemm/MatMul/Add -> activation folded into the producer as attributes
  * qi_act (enum qi_act), qi_act_alpha, qi_act_beta. */
-qi_status qi_pass_fuse_activation(qi_graph *g, qi_error *err);
+qi_status qi_pass_fuse_activation(qi_graph *g, int clamp_only,
+                                  qi_error *err);
 /* Removes Identity, inference Dropout and arithmetic that changes nothing
  * (x*1, x/1, x+0, x-0 without broadcasting), then every node none of whose
  * outputs is read or is a graph output. */
@@ -44,5 +45,8 @@ qi_status qi_pass_fuse_matmul_bias(qi_graph *g, qi_error *err);
 
 /* All of the above in dependency order, then qi_graph_compact. */
 qi_status qi_passes_run_fusions(qi_graph *g, qi_error *err);
+/* The same passes for a graph that will be quantized: activations other
+ * than Relu/Clip stay separate nodes (see fuse_activation.c). */
+qi_status qi_passes_run_fusions_for_int8(qi_graph *g, qi_error *err);
 
 #endif

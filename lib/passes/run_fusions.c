@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "passes/passes.h"
 
-qi_status qi_passes_run_fusions(qi_graph *g, qi_error *err) {
+static qi_status run_fusions(qi_graph *g, int for_int8, qi_error *err) {
   if (!g) return qi_fail(err, QI_ERR_INVALID_ARG, "no graph to optimise");
   QI_TRY(qi_pass_remove_dead(g, err));
   QI_TRY(qi_pass_fold_batchnorm(g, err));
@@ -23,7 +23,15 @@ qi_status qi_passes_run_fusions(qi_graph *g, qi_error *err) {
   QI_TRY(qi_pass_match_hardswish_silu(g, err));
   QI_TRY(qi_pass_fuse_residual_add(g, err));
   QI_TRY(qi_pass_fuse_matmul_bias(g, err));
-  QI_TRY(qi_pass_fuse_activation(g, err));
+  QI_TRY(qi_pass_fuse_activation(g, for_int8, err));
   QI_TRY(qi_pass_remove_dead(g, err));
   return qi_graph_compact(g, err);
+}
+
+qi_status qi_passes_run_fusions(qi_graph *g, qi_error *err) {
+  return run_fusions(g, 0, err);
+}
+
+qi_status qi_passes_run_fusions_for_int8(qi_graph *g, qi_error *err) {
+  return run_fusions(g, 1, err);
 }

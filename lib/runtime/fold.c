@@ -10,6 +10,48 @@
  * model cannot make the loader allocate without bound. */
 #define QI_FOLD_MAX_BYTES ((size_t)64 << 20)
 
+/* Attribute names whose type is the same in every ONNX op that has them.
+ * The getters treat a wrong type as absent, which would run the op with
+ * defaults (a Conv with strides given as floats would silently use 1), so
+ * a mismatch is refused here, for every op at once. */
+static const struct {
+  const char *name;
+  qi_attr_type type;
+} k_attr_types[] = {
+    {"strides", QI_ATTR_INTS},      {"pads", QI_ATTR_INTS},
+    {"dilations", QI_ATTR_INTS},    {"kernel_shape", QI_ATTR_INTS},
+    {"output_padding", QI_ATTR_INTS}, {"output_shape", QI_ATTR_INTS},
+    {"perm", QI_ATTR_INTS},         {"group", QI_ATTR_INT},
+    {"axis", QI_ATTR_INT},          {"keepdims", QI_ATTR_INT},
+    {"transA", QI_ATTR_INT},        {"transB", QI_ATTR_INT},
+    {"ceil_mode", QI_ATTR_INT},     {"count_include_pad", QI_ATTR_INT},
+    {"to", QI_ATTR_INT},            {"epsilon", QI_ATTR_FLOAT},
+    {"alpha", QI_ATTR_FLOAT},       {"beta", QI_ATTR_FLOAT},
+    {"auto_pad", QI_ATTR_STRING},   {"mode", QI_ATTR_STRING},
+    {"coordinate_transformation_mode", QI_ATTR_STRING},
+    {"nearest_mode", QI_ATTR_STRING}, {"approximate", QI_ATTR_STRING},
+};
+
+static const char *attr_type_name(qi_attr_type t) {
+  static const char *const names[] = {"?",     "FLOAT", "INT",    "STRING",
+                                      "TENSOR", "GRAPH", "FLOATS", "INTS",
+                                      "STRINGS"};
+  return t >= 1 && t <= 8 ? names[t] : names[0];
+}
+
+static qi_status check_attr_types(const qi_node *n, qi_error *err) {
+  for (int a = 0; a < n->nattr; a++)
+    for (size_t k = 0; k < sizeof k_attr_types / sizeof *k_attr_types; k++)
+      if (strcmp(n->attrs[a].name, k_attr_types[k].name) == 0 &&
+          n->attrs[a].type != k_attr_types[k].type)
+        return qi_fail(err, QI_ERR_PARSE,
+                       "node '%s' (%s): attribute '%s' is %s, expected %s",
+                       n->name, n->op_type, n->attrs[a].name,
+                       attr_type_name(n->attrs[a].type),
+                       attr_type_name(k_attr_types[k].type));
+  return QI_OK;
+}
+
 qi_status qi_graph_bind_ops(qi_graph *g, qi_error *err) {
   /* Collect every unsupported op type with the nodes using it, so a user
    * learns the whole gap in one message. */
@@ -53,6 +95,7 @@ qi_status qi_graph_bind_ops(qi_graph *g, qi_error *err) {
                    nbad > 1 ? "s" : "", msg);
   for (int i = 0; i < g->nnodes; i++) {
     qi_node *n = &g->nodes[i];
+    QI_TRY(check_attr_types(n, err));
     if (n->op->check) QI_TRY(n->op->check(g, n, err));
   }
   return QI_OK;
@@ -150,6 +193,15 @@ qi_status qi_graph_infer_and_fold(qi_graph *g, int fold, qi_error *err) {
     for (int k = 0; k < n->nout; k++) {
       if (n->out[k] < 0) continue;
       const qi_tensor *t = &g->tensors[n->out[k]];
+      char buf[160];
+      if (t->shape.rank >= 0 && qi_dtype_size(t->dtype) &&
+          !qi_shape_fits(&t->shape, t->dtype))
+        return qi_fail(err, QI_ERR_SHAPE,
+                       "node '%s' (%s): output '%s' of shape %s is larger "
+                       "than the %llu-byte tensor limit",
+                       n->name, n->op_type, t->name,
+                       qi_shape_str(&t->shape, buf, sizeof buf),
+                       (unsigned long long)QI_MAX_TENSOR_BYTES);
       if (t->shape.rank < 0 || qi_shape_numel(&t->shape) < 0 ||
           !qi_dtype_size(t->dtype))
         return qi_fail(err, QI_ERR_INTERNAL,

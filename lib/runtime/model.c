@@ -12,6 +12,8 @@
 #include "onnx/onnx.h"
 #include "passes/passes.h"
 #include "qnf/qnf.h"
+#include "quant/lower.h"
+#include "quant/qdq_import.h"
 
 /* Largest model file accepted; beyond it loading fails with QI_ERR_NOMEM
  * rather than attempting the allocation. */
@@ -87,6 +89,16 @@ qi_status qi_graph_set_input_shapes(qi_graph *g, const qi_model_options *o,
                      "qi_model_options.input_shapes",
                      t->name, d);
     }
+  }
+  for (int i = 0; i < g->ninputs; i++) {
+    const qi_tensor *t = &g->tensors[g->inputs[i]];
+    char buf[160];
+    if (qi_dtype_size(t->dtype) && !qi_shape_fits(&t->shape, t->dtype))
+      return qi_fail(err, QI_ERR_SHAPE,
+                     "input '%s' of shape %s is larger than the %llu-byte "
+                     "tensor limit",
+                     t->name, qi_shape_str(&t->shape, buf, sizeof buf),
+                     (unsigned long long)QI_MAX_TENSOR_BYTES);
   }
   return QI_OK;
 }
@@ -168,9 +180,11 @@ static qi_status check_outputs(const qi_graph *g, qi_error *err) {
   return QI_OK;
 }
 
-/* The load pipeline after parsing: shapes, ops, folding, fusion, packing. */
+/* The load pipeline after parsing: shapes, ops, folding, fusion, lowering,
+ * packing. */
 static qi_status finish_load(qi_graph *g, const qi_model_options *opts,
-                             qi_model **out, qi_error *err) {
+                             qi_load_mode mode, qi_model **out,
+                             qi_error *err) {
   qi_model_options defaults = qi_model_options_default();
   if (!opts) opts = &defaults;
   QI_TRY(check_outputs(g, err));
@@ -178,10 +192,16 @@ static qi_status finish_load(qi_graph *g, const qi_model_options *opts,
   QI_TRY(qi_graph_set_input_shapes(g, opts, err));
   QI_TRY(qi_graph_bind_ops(g, err));
   QI_TRY(qi_graph_infer_and_fold(g, 1, err));
-  if (opts->optimize) {
-    QI_TRY(qi_passes_run_fusions(g, err));
+  if (mode != QI_LOAD_AS_IS && opts->optimize) {
+    QI_TRY(mode == QI_LOAD_FP32 ? qi_passes_run_fusions(g, err)
+                                : qi_passes_run_fusions_for_int8(g, err));
     QI_TRY(qi_graph_bind_ops(g, err));
     QI_TRY(qi_graph_infer_and_fold(g, 1, err));
+  }
+  if (mode == QI_LOAD_LOWER_INT8) {
+    QI_TRY(qi_quant_lower(g, err));
+    QI_TRY(qi_graph_bind_ops(g, err));
+    QI_TRY(qi_graph_infer_and_fold(g, 0, err));
   }
   QI_TRY(qi_graph_drop_unused_tensors(g, err));
   QI_TRY(qi_graph_prepare(g, err));
@@ -198,19 +218,39 @@ static qi_status finish_load(qi_graph *g, const qi_model_options *opts,
   return QI_OK;
 }
 
+qi_status qi_model_from_graph(qi_graph *g, const qi_model_options *opts,
+                              qi_load_mode mode, qi_model **model,
+                              qi_error *err) {
+  *model = NULL;
+  qi_status st = finish_load(g, opts, mode, model, err);
+  if (st != QI_OK) qi_graph_free(g);
+  return st;
+}
+
 static qi_status load_bytes(const void *data, size_t size, const char *base,
-                            const qi_model_options *opts, qi_model **model,
-                            qi_error *err) {
+                            const qi_model_options *opts, qi_load_mode mode,
+                            qi_model **model, qi_error *err) {
   qi_graph *g = NULL;
   int qnf = qi_qnf_is_qnf(data, size);
   qi_status st = qnf ? qi_qnf_read(data, size, &g, err)
                      : qi_onnx_import(data, size, base, &g, err);
   /* A .qnf holds an already optimised graph: fusing it again is skipped. */
-  qi_model_options o = opts ? *opts : qi_model_options_default();
-  if (qnf) o.optimize = 0;
-  if (st == QI_OK) st = finish_load(g, &o, model, err);
-  if (st != QI_OK) qi_graph_free(g);
-  return st;
+  if (st != QI_OK) {
+    qi_graph_free(g);
+    return st;
+  }
+  /* A QDQ model (Q/DQ pairs with its own scales) runs in INT8. */
+  if (!qnf && mode == QI_LOAD_FP32) {
+    qi_qdq_report qdq;
+    st = qi_qdq_import(g, &qdq, err);
+    if (st != QI_OK) {
+      qi_graph_free(g);
+      return st;
+    }
+    if (qdq.int8_nodes > 0) mode = QI_LOAD_LOWER_INT8;
+  }
+  return qi_model_from_graph(g, opts, qnf ? QI_LOAD_AS_IS : mode, model,
+                             err);
 }
 
 qi_status qi_model_load_memory(const void *data, size_t size,
@@ -220,11 +260,18 @@ qi_status qi_model_load_memory(const void *data, size_t size,
   *model = NULL;
   if (!data || !size)
     return qi_fail(err, QI_ERR_INVALID_ARG, "empty model buffer");
-  return load_bytes(data, size, NULL, opts, model, err);
+  return load_bytes(data, size, NULL, opts, QI_LOAD_FP32, model, err);
 }
 
 qi_status qi_model_load_file(const char *path, const qi_model_options *opts,
                              qi_model **model, qi_error *err) {
+  return qi_model_load_file_mode(path, opts, QI_LOAD_FP32, model, err);
+}
+
+qi_status qi_model_load_file_mode(const char *path,
+                                  const qi_model_options *opts,
+                                  qi_load_mode mode, qi_model **model,
+                                  qi_error *err) {
   if (!model) return qi_fail(err, QI_ERR_INVALID_ARG, "model is NULL");
   *model = NULL;
   if (!path) return qi_fail(err, QI_ERR_INVALID_ARG, "path is NULL");
@@ -262,7 +309,7 @@ qi_status qi_model_load_file(const char *path, const qi_model_options *opts,
     slash[1] = '\0';
   else
     snprintf(base, sizeof base, ".");
-  qi_status st = load_bytes(buf, size, base, opts, model, err);
+  qi_status st = load_bytes(buf, size, base, opts, mode, model, err);
   free(buf);
   if (st != QI_OK && err && !strstr(err->message, path))
     qi_error_prefix(err, "%s", path);
@@ -293,6 +340,11 @@ static void fill_info(const qi_tensor *t, qi_tensor_info *info) {
   info->rank = t->shape.rank;
   for (int d = 0; d < QI_MAX_RANK; d++)
     info->shape[d] = d < t->shape.rank ? t->shape.d[d] : 0;
+  const qi_quant *q = &t->quant;
+  info->quantized = !q->has ? 0 : q->axis >= 0 ? 2 : 1;
+  info->scale = !q->has ? 0.0f : q->axis >= 0 && q->nscales > 0 ? q->scales[0]
+                                                                : q->scale;
+  info->zero_point = q->has ? q->zero_point : 0;
 }
 
 qi_status qi_model_input_info(const qi_model *m, int index,

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/pool.h"
@@ -59,6 +60,17 @@ qi_status qi_session_create(const qi_model *model,
   s->profile = o.profile;
   qi_status st = qi_plan_build(g, &s->plan, err);
   if (st != QI_OK) goto fail;
+  /* Shapes come from the model file: an arena beyond the machine's memory
+   * is refused before asking for it. */
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0 &&
+      s->plan.arena_bytes / (size_t)page > (size_t)pages) {
+    st = qi_fail(err, QI_ERR_NOMEM,
+                 "the activation arena needs %zu bytes, more than this "
+                 "machine's %zu bytes of memory",
+                 s->plan.arena_bytes, (size_t)pages * (size_t)page);
+    goto fail;
+  }
   s->arena = alloc_aligned(s->plan.arena_bytes);
   s->pool = qi_pool_create(o.num_threads);
   for (int i = 0; i < g->nnodes; i++) {
@@ -184,9 +196,26 @@ static qi_status run_node(qi_session *s, const qi_node *n, qi_run_ctx *ctx) {
   return st;
 }
 
-qi_status qi_session_run(qi_session *s, const qi_binding *inputs,
-                         int num_inputs, qi_binding *outputs, int num_outputs,
-                         qi_error *err) {
+static qi_status show_tensor(qi_session *s, int t, qi_tensor_callback cb,
+                             void *user, qi_error *err) {
+  if (!cb || t < 0 || s->plan.offset[t] == QI_NO_OFFSET) return QI_OK;
+  const qi_tensor *tt = &s->model->g->tensors[t];
+  qi_tensor_view v = {tt->name, tt->dtype, tt->shape.rank, tt->shape.d,
+                      tensor_data(s, t)};
+  qi_error cb_err = {QI_OK, ""};
+  qi_status st = cb(user, &v, &cb_err);
+  if (st == QI_OK) return QI_OK;
+  if (!cb_err.message[0])
+    return qi_fail(err, st, "the tensor callback stopped the run at '%s'",
+                   tt->name);
+  if (err) *err = cb_err;
+  if (err) err->status = st;
+  return st;
+}
+
+static qi_status run_impl(qi_session *s, const qi_binding *inputs,
+                          int num_inputs, qi_binding *outputs, int num_outputs,
+                          qi_tensor_callback cb, void *user, qi_error *err) {
   if (!s) return qi_fail(err, QI_ERR_INVALID_ARG, "session is NULL");
   if ((num_inputs && !inputs) || (num_outputs && !outputs) || num_inputs < 0 ||
       num_outputs < 0)
@@ -226,6 +255,8 @@ qi_status qi_session_run(qi_session *s, const qi_binding *inputs,
       st = check_binding(&g->tensors[g->outputs[idx]], b, "output", err);
   }
   if (st != QI_OK) return st;
+  for (int i = 0; i < g->ninputs; i++)
+    QI_TRY(show_tensor(s, g->inputs[i], cb, user, err));
 
   qi_run_ctx ctx = {.pool = s->pool,
                     .nthreads = qi_pool_size(s->pool),
@@ -236,6 +267,8 @@ qi_status qi_session_run(qi_session *s, const qi_binding *inputs,
     double t0 = s->profile ? now_ms() : 0.0;
     st = run_node(s, &g->nodes[i], &ctx);
     if (st != QI_OK) return st;
+    for (int k = 0; k < g->nodes[i].nout; k++)
+      QI_TRY(show_tensor(s, g->nodes[i].out[k], cb, user, err));
     if (s->profile) {
       s->prof[i].total_ms += now_ms() - t0;
       s->prof[i].runs++;
@@ -249,6 +282,21 @@ qi_status qi_session_run(qi_session *s, const qi_binding *inputs,
            (size_t)qi_shape_numel(&tt->shape) * qi_dtype_size(tt->dtype));
   }
   return QI_OK;
+}
+
+qi_status qi_session_run(qi_session *s, const qi_binding *inputs,
+                         int num_inputs, qi_binding *outputs, int num_outputs,
+                         qi_error *err) {
+  return run_impl(s, inputs, num_inputs, outputs, num_outputs, NULL, NULL,
+                  err);
+}
+
+qi_status qi_session_run_inspect(qi_session *s, const qi_binding *inputs,
+                                 int num_inputs, qi_binding *outputs,
+                                 int num_outputs, qi_tensor_callback cb,
+                                 void *user, qi_error *err) {
+  if (!cb) return qi_fail(err, QI_ERR_INVALID_ARG, "tensor callback is NULL");
+  return run_impl(s, inputs, num_inputs, outputs, num_outputs, cb, user, err);
 }
 
 qi_status qi_session_profile(const qi_session *s,

@@ -1,14 +1,19 @@
 """Model preparation for bench_models.py: which models, their MAC counts,
-batch-8 copies checked against batch 1, and ONNX Runtime's INT8 models.
+batch-8 copies checked against batch 1, and ONNX Runtime's INT8 models
+(qinfer's are made in bench_int8_prep.py).
 
 Everything made here is cached in .cache/bench next to a JSON stamp of what
 it was made from (source size and mtime, ORT version, qinfer binary hash),
-so a second run starts measuring at once.
+so a second run starts measuring at once. ONNX Runtime's tools that write
+scratch files into the current directory run inside temp_cwd().
 """
+import contextlib
 import json
 import math
+import os
 import re
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +27,9 @@ ZOO_MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "reg
 REAL_MODELS = {"squeezenet1.1": {}, "yolox_nano": {}, "deeplabv3_mnv2_pascal": {},
                "ultraface_rfb320": {}, "ppocrv4_rec": {"x": (1, 3, 48, 320)}}
 QUICK_MODELS = ["resnet18", "mobilenet_v2", "squeezenet1.1"]
+# `make bench`: the common vision families, in about 3 minutes on 2 cores.
+STANDARD_MODELS = ["resnet18", "resnet50", "mobilenet_v2", "squeezenet1.1",
+                   "efficientnet_b0", "vit_ti_16", "convnext_tiny"]
 
 BATCH = 8
 # A batch-8 copy is accepted when rows 0 and 7 match the batch-1 output of
@@ -30,12 +38,25 @@ BATCH = 8
 BATCH_ROW_REL_L2 = 1e-4
 BATCH_ROW_REL_L2_INT8 = 2e-2
 QINFER_BATCH_REL_L2 = 1e-3
-# Calibration inputs for ORT's quantize_static.
-CALIB_SAMPLES = 8
 
 
 class Skip(Exception):
     """A variant that cannot run on a model; the message says why."""
+
+
+@contextlib.contextmanager
+def temp_cwd():
+    """Run a block in a fresh temporary folder: ONNX Runtime's tools write
+    scratch files (sym_shape_infer_temp.onnx and its .data, when symbolic
+    shape inference is incomplete) into the current directory, which must
+    never be the repository."""
+    old = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="qinfer-bench-") as tmp:
+        os.chdir(tmp)
+        try:
+            yield Path(tmp)
+        finally:
+            os.chdir(old)
 
 
 def rel_l2(a, b):
@@ -55,6 +76,7 @@ class Model:
     macs: int = 0
     mac_note: str = ""
     note: str = ""
+    int8_info: dict = field(default_factory=dict)  # qinfer INT8: calibration, error
     batched: dict = field(default_factory=dict)   # kind -> Path or Skip reason
 
     def shape(self, name, batch):
@@ -127,17 +149,17 @@ def load_model_info(name, path, source, fixed_shapes, calib):
                  calib if calib and calib.is_file() else None)
 
 
-def find_models(args):
-    names = args.models.split(",") if args.models else (
-        QUICK_MODELS if args.quick else ZOO_MODELS + list(REAL_MODELS))
+def find_models(names, zoo, real_models):
+    """(models found, names not found) among the zoo and the real models."""
+    zoo, real_models = Path(zoo).resolve(), Path(real_models).resolve()
     models, missing = [], []
     for n in names:
-        zoo_path = args.zoo / (n + ".onnx")
-        real_path = args.real_models / (n + ".onnx")
+        zoo_path = zoo / (n + ".onnx")
+        real_path = real_models / (n + ".onnx")
         if n in REAL_MODELS and real_path.is_file():
             models.append(load_model_info(n, real_path, "real", REAL_MODELS[n], None))
-        elif zoo_path.is_file() and (args.zoo / (n + ".json")).is_file():
-            models.append(load_model_info(n, zoo_path, "zoo", {}, args.zoo / (n + ".calib.npy")))
+        elif zoo_path.is_file() and (zoo / (n + ".json")).is_file():
+            models.append(load_model_info(n, zoo_path, "zoo", {}, zoo / (n + ".calib.npy")))
         else:
             missing.append(n)
     return models, missing
@@ -156,7 +178,8 @@ def count_macs(path, shapes):
             d.dim_value = v
     try:   # ORT's symbolic inference also follows Shape->Gather->Reshape chains
         from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-        m = SymbolicShapeInference.infer_shapes(m, auto_merge=True)
+        with temp_cwd():
+            m = SymbolicShapeInference.infer_shapes(m, auto_merge=True)
     except Exception:
         m = shape_inference.infer_shapes(m)
     dims = {}
@@ -256,9 +279,14 @@ def ort_error(e):
     return (m.group(1) if m else s).strip()[:100]
 
 
-def ort_session(path, threads):
+def ort_session(path, threads, spin=True):
+    """A CPU session as the benchmark runs it: all graph optimizations,
+    `threads` intra-op threads, sequential execution; spin=False turns off
+    the intra-op workers' spin-waiting (on by default in ORT)."""
     import onnxruntime as ort
     o = ort.SessionOptions()
+    if not spin:
+        o.add_session_config_entry("session.intra_op.allow_spinning", "0")
     o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     o.intra_op_num_threads = threads
     o.inter_op_num_threads = 1
@@ -351,22 +379,15 @@ def check_qinfer_batched(ctx, model, batched):
 
 
 class CalibReader:
-    """CalibrationDataReader over NAME.calib.npy, else seeded normal inputs."""
+    """CalibrationDataReader over the (N, ...) calibration inputs at `data`
+    (bench_int8_prep.calib_inputs: the same ones qinfer calibrates with)."""
 
-    def __init__(self, model):
-        self.items = []
-        data = np.load(model.calib, mmap_mode="r") if model.calib else None
-        rng = np.random.default_rng(12345)
-        for k in range(CALIB_SAMPLES):
-            feed = {}
-            for n in model.inputs:
-                if data is not None and k < data.shape[0] and len(model.inputs) == 1:
-                    feed[n] = np.ascontiguousarray(data[k:k + 1], dtype=np.float32)
-                else:
-                    feed[n] = rng.standard_normal(model.shape(n, 1)).astype(np.float32)
-            self.items.append(feed)
-        self.source = "%s (%d)" % (model.calib.name if model.calib else "random normal",
-                                   CALIB_SAMPLES)
+    def __init__(self, model, data, how):
+        arr = np.load(data)
+        name = next(iter(model.inputs))
+        self.items = [{name: np.ascontiguousarray(arr[k:k + 1], np.float32)}
+                      for k in range(arr.shape[0])]
+        self.source = how
 
     def get_next(self):
         return self.items.pop(0) if self.items else None
@@ -375,14 +396,15 @@ class CalibReader:
         pass
 
 
-def ort_int8_model(ctx, model, batched=False):
+def ort_int8_model(ctx, model, calib, batched=False):
     """quantize_static (QDQ, per-channel, activations QUInt8, weights QInt8,
     MinMax) of the model, cached in .cache/bench with a stamp of its inputs.
     The source gets concrete input shapes and, below opset 13 (where
     DequantizeLinear has no axis for per-channel scales), is converted to
     opset 13; the result must load and run in ORT. With batched, the source
     is the checked batch-N copy (quantizing pins batch-1 shapes otherwise),
-    and its batch-8 rows must match its own batch-1 runs."""
+    and its batch-8 rows must match its own batch-1 runs. calib: (path of
+    the calibration inputs, their description), from calib_inputs."""
     import logging
     import onnx
     import onnxruntime
@@ -397,7 +419,7 @@ def ort_int8_model(ctx, model, batched=False):
     stamp = Path(str(dst) + ".json")
     key = {"src": str(origin), "size": origin.stat().st_size,
            "mtime": int(origin.stat().st_mtime), "ort": onnxruntime.__version__,
-           "calib": str(model.calib), "samples": CALIB_SAMPLES, "recipe": 3 if batched else 2}
+           "calib": calib[1], "recipe": 4 if batched else 3}
     old = json.loads(stamp.read_text()) if stamp.is_file() else {}
     if old.get("key") == key:
         if old.get("skip"):
@@ -420,16 +442,18 @@ def ort_int8_model(ctx, model, batched=False):
         if opset < 13:
             m = version_converter.convert_version(m, 13)
         onnx.save(m, str(src))
-        try:
-            quant_pre_process(str(src), str(pre))
-        except Exception as e:  # pre-processing is advice, not required
-            print("  %s: quant_pre_process failed (%s); quantizing as is"
-                  % (model.name, str(e).splitlines()[0][:80]), flush=True)
-            pre = src
-        reader = CalibReader(model)
-        quantize_static(str(pre), str(dst), reader, quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+        with temp_cwd():
+            try:
+                quant_pre_process(str(src), str(pre))
+            except Exception as e:  # pre-processing is advice, not required
+                print("  %s: quant_pre_process failed (%s); quantizing as is"
+                      % (model.name, str(e).splitlines()[0][:80]), flush=True)
+                pre = src
+            reader = CalibReader(model, *calib)
+            quantize_static(str(pre), str(dst), reader, quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
         if batched:
             # Reference: the same quantized model at batch 1 (a separately
             # quantized batch-1 model may fuse and round differently).

@@ -1,9 +1,18 @@
 #!/usr/bin/env python3
 """Whole-model benchmark: qinfer against ONNX Runtime in the same run.
 
-    bench_models.py --qinfer tools/qinfer --out build/bench [--quick]
-                    [--models a,b] [--threads 1,2] [--variants v1,v2]
+    bench_models.py --qinfer tools/qinfer --out build/bench [--quick | --full]
+                    [--int8] [--models a,b] [--threads 1,2] [--variants v1,v2]
     bench_models.py --report build/bench/models.json --out DIR   (tables again)
+
+Modes: standard (the default, `make bench`): STANDARD_MODELS, qinfer FP32
+and ORT FP32 (at 2 threads also ORT with its workers not spin-waiting, as
+qinfer's do not), 1 and 2 threads, batch 1; --int8 adds qinfer INT8 (the model
+calibrated by tools/calibrate on 16 inputs, run from its .qnf; --ort-int8
+adds ORT's own INT8 for an INT8-to-INT8 comparison). --quick: 3 models,
+few runs. --full: every zoo and real model, the other OPENBLAS_CORETYPE,
+ORT INT8 and batch-8 throughput. Speedup columns are ORT ms / qinfer ms:
+above 1, qinfer is faster.
 
 Method. For each model and thread count every variant (qinfer FP32, ONNX
 Runtime FP32, ...) runs B blocks of W warm-up + k timed runs, interleaved:
@@ -22,7 +31,8 @@ count.
 
 Adding a variant is one function decorated with @variant: it gets the
 context, the model, the thread count and the batch, and returns a runner
-(QinferCli or OrtRunner) or raises Skip("reason").
+(QinferCli or OrtRunner), or raises Skip("reason"), or SameAs("other key")
+when it would measure exactly what another variant does.
 """
 import argparse
 import datetime
@@ -42,20 +52,34 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_model_prep import (BATCH, BATCH_ROW_REL_L2, CALIB_SAMPLES,  # noqa: E402
-                              Skip, cached_batched, cached_macs, check_qinfer_batched,
-                              find_models, ort_error,
+from bench_int8_prep import CALIB_COUNT, calib_inputs, qinfer_int8_model  # noqa: E402
+from bench_model_prep import (BATCH, BATCH_ROW_REL_L2, QUICK_MODELS,  # noqa: E402
+                              REAL_MODELS, STANDARD_MODELS, ZOO_MODELS, Skip, cached_batched,
+                              cached_macs, check_qinfer_batched, find_models, ort_error,
                               ort_fp32_path, ort_int8_model, ort_session, random_feed)
+
+from bench_load import cpu_description, cpu_snapshot, git, others_cores  # noqa: E402
+from bench_report import (DISTURBED_SPREAD, MAIN, QUIET_CORES, fmt_ms,  # noqa: E402
+                          row_others, speedup, write_report)
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# A variant whose block medians differ by more than this factor (max/min) was
-# disturbed by other load: its blocks are repeated once.
-DISTURBED_SPREAD = 1.20
-# Ratios above this are listed as "slower than ORT" in the report.
-SLOW_RATIO = 1.25
-# Other processes using fewer cores than this leave a row undisturbed.
-QUIET_CORES = 0.25
+# Settings per mode; options given on the command line win.
+PRESETS = {
+    "quick": {"models": QUICK_MODELS, "variants": ["qinfer_fp32", "ort_fp32"],
+              "batch8": False, "target_s": 0.4, "blocks": 2, "min_runs": 4, "max_runs": 6,
+              "profile_worst": 1, "quiet_wait": 0, "remeasure_s": 0},
+    # make bench: 3 to 6 min of models on 2 cores, by load (INT8 adds half).
+    "standard": {"models": STANDARD_MODELS,
+                 "variants": ["qinfer_fp32", "ort_fp32", "ort_fp32_nospin"],
+                 "batch8": False, "target_s": 2.5, "blocks": 5, "min_runs": 10,
+                 "max_runs": 40, "profile_worst": 2, "quiet_wait": 30, "remeasure_s": 45},
+    "full": {"models": ZOO_MODELS + list(REAL_MODELS),
+             "variants": ["qinfer_fp32", "qinfer_fp32_blas_alt", "ort_fp32", "ort_fp32_nospin",
+                          "ort_int8"],
+             "batch8": True, "target_s": 1.5, "blocks": 5, "min_runs": 9, "max_runs": 40,
+             "profile_worst": 3, "quiet_wait": 120, "remeasure_s": 300},
+}
 
 
 # --------------------------------------------------------------------------
@@ -100,10 +124,10 @@ class QinferCli:
 class OrtRunner:
     """One ONNX Runtime session, inputs and outputs bound once."""
 
-    def __init__(self, path, feed, threads):
+    def __init__(self, path, feed, threads, spin=True):
         import onnxruntime as ort
         try:
-            self.sess = ort_session(path, threads)
+            self.sess = ort_session(path, threads, spin)
             outs = self.sess.run(None, feed)
         except Exception as e:
             raise Skip("ORT: " + ort_error(e))
@@ -134,6 +158,15 @@ class OrtRunner:
 
 # --------------------------------------------------------------------------
 # Variants
+
+class SameAs(Exception):
+    """Raised by a variant that is identical to another one in this setting:
+    the other's figures are shown for it, not measured twice."""
+
+    def __init__(self, key):
+        super().__init__(key)
+        self.key = key
+
 
 @dataclass
 class Variant:
@@ -180,10 +213,29 @@ def ort_fp32(ctx, model, threads, batch):
     return OrtRunner(path, random_feed(model, batch, 1), threads)
 
 
+@variant("ort_fp32_nospin", "ORT FP32 no spin", batch8=False)
+def ort_fp32_nospin(ctx, model, threads, batch):
+    """ORT FP32 with its intra-op workers not spin-waiting (qinfer's pool
+    does not spin): the fairer peer when other processes share the cores.
+    With 1 thread ORT has no workers: the same as ORT FP32, not run twice."""
+    if threads == 1:
+        raise SameAs("ort_fp32")
+    return OrtRunner(ort_fp32_path(ctx, model), random_feed(model, batch, 1), threads,
+                     spin=False)
+
+
 @variant("ort_int8", "ORT INT8")
 def ort_int8(ctx, model, threads, batch):
-    q = ort_int8_model(ctx, model, batched=batch != 1)
+    data, _, how = calib_inputs(ctx, model)
+    q = ort_int8_model(ctx, model, (data, how), batched=batch != 1)
     return OrtRunner(q, random_feed(model, batch, 1), threads)
+
+
+@variant("qinfer_int8", "qinfer INT8", batch8=False)
+def qinfer_int8(ctx, model, threads, batch):
+    """The model calibrated by tools/calibrate, run from its .qnf."""
+    return QinferCli(ctx, qinfer_int8_model(ctx, model), model.shape_args(batch), threads,
+                     ctx.env)
 
 
 # --------------------------------------------------------------------------
@@ -205,24 +257,6 @@ def summarize(blocks):
             "blocks": blocks}
 
 
-def cpu_snapshot():
-    """(wall s, busy CPU s of the whole machine, CPU s of this process and its
-    waited-for children, steal s) -- the difference between two of these
-    says how much CPU the rest of the machine took meanwhile."""
-    hz = os.sysconf("SC_CLK_TCK")
-    v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
-    t = os.times()
-    return (time.monotonic(), (sum(v) - v[3] - v[4]) / hz,
-            t.user + t.system + t.children_user + t.children_system, v[7] / hz)
-
-
-def others_cores(before, after):
-    """Average number of cores that other processes (and the hypervisor's
-    steal) used between two snapshots."""
-    wall = after[0] - before[0]
-    return max(0.0, ((after[1] - before[1]) - (after[2] - before[2])) / wall) if wall > 0 else 0.0
-
-
 def wait_quiet(ctx):
     """Before a row: wait (within the run's budget) until other processes use
     less than QUIET_CORES, so that a burst elsewhere does not land on it."""
@@ -238,14 +272,48 @@ def wait_quiet(ctx):
         print("  (waited %.0f s for other processes to go quiet)" % waited, flush=True)
 
 
+def remeasure_disturbed(ctx, args, data, models, keys, threads):
+    """Rows measured while other processes used >= QUIET_CORES are measured
+    once more (within --remeasure-s), after waiting for quiet; the less
+    disturbed of the two is kept and marked."""
+    t0 = time.perf_counter()
+    ctx.quiet_budget = max(ctx.quiet_budget, args.remeasure_s / 2)
+    for e, m in zip(data["models"], models):
+        rows = [("latency", str(t), t, 1) for t in threads]
+        rows += [("throughput", None, max(threads), BATCH)] if e["throughput"] else []
+        for kind, key, t, batch in rows:
+            old = e[kind][key] if key else e[kind]
+            if row_others(old) < QUIET_CORES:
+                continue
+            if time.perf_counter() - t0 > args.remeasure_s:
+                print("  (re-measuring stopped: --remeasure-s %.0f spent)" % args.remeasure_s)
+                return
+            bkeys = [k for k in keys if batch == 1 or VARIANTS[k].batch8]
+            new = measure(ctx, m, t, batch, bkeys,
+                          None if batch == 1 else (2, 2 if args.quick else 3, 1))
+            keep = row_others(new) < row_others(old)
+            print("  re-measured %s t=%d batch %d: other CPU %.2f -> %.2f, %s" % (
+                m.name, t, batch, row_others(old), row_others(new),
+                "kept the new figures" if keep else "kept the first"), flush=True)
+            if keep:
+                for v in new.values():
+                    v["remeasured"] = True
+                if key:
+                    e[kind][key] = new
+                else:
+                    e[kind] = new
+
+
 def measure(ctx, model, threads, batch, keys, fixed_plan=None):
     """Interleaved blocks of every variant in keys; returns key -> result."""
-    runners, res = {}, {}
+    runners, res, same = {}, {}, {}
     for k in keys:
         try:
             runners[k] = VARIANTS[k].factory(ctx, model, threads, batch)
         except Skip as e:
             res[k] = {"skip": str(e)}
+        except SameAs as e:
+            same[k] = e.key
     if not runners:
         return res
     if fixed_plan:
@@ -277,8 +345,11 @@ def measure(ctx, model, threads, batch, keys, fixed_plan=None):
         if k not in res:
             res[k] = summarize(blocks[k])
             res[k].update(r.info, repeated=len(blocks[k]) > nblocks, runs_per_block=per,
-                          warmup=warm, load1=load, others_cores=others)
+                          n_runs=per * len(blocks[k]), warmup=warm, load1=load,
+                          others_cores=others)
         r.close()
+    for k, other in same.items():
+        res[k] = dict(res.get(other, {"skip": "%s did not run" % other}), same_as=other)
     return res
 
 
@@ -292,184 +363,20 @@ def profile_model(ctx, model, threads, top):
 
 
 def machine_info(ctx):
-    cpu = {}
-    for ln in Path("/proc/cpuinfo").read_text().splitlines():
-        k, _, v = ln.partition(":")
-        cpu.setdefault(k.strip(), v.strip())
-    flags = set(cpu.get("flags", "").split())
-    isa = " ".join("%s%s" % ("" if f in flags else "no ", f)
-                   for f in ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni"))
-
     def corename(env):
         code = ("import ctypes; f = ctypes.CDLL('libopenblas.so.0').openblas_get_corename; "
                 "f.restype = ctypes.c_char_p; print(f().decode())")
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         return r.stdout.strip() or "?"
     import onnxruntime
-    git = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                         capture_output=True, text=True).stdout.strip()
-    return {"cpu": "%s (family %s model %s), %d cores; %s" % (
-                cpu.get("model name", "?"), cpu.get("cpu family", "?"), cpu.get("model", "?"),
-                os.cpu_count(), isa),
-            "kernel": platform.release(),
+    return {"cpu": cpu_description(), "kernel": platform.release(),
             "openblas_coretype": ctx.env.get("OPENBLAS_CORETYPE") or "unset",
             "openblas_core": corename(ctx.env),
             "alt_coretype": ctx.alt_coretype or "unset",
             "alt_core": corename(ctx.alt_env()),
-            "onnxruntime": onnxruntime.__version__, "qinfer_git": git,
-            "qinfer_sha256": ctx.qinfer_sha}
-
-
-# --------------------------------------------------------------------------
-# Output
-
-def fmt_ms(r, p90=True):
-    if not r:
-        return "-"
-    if "skip" in r:
-        return "n/a"
-    s = "%.2f" % r["median"] if r["median"] < 100 else "%.1f" % r["median"]
-    if p90:
-        s += " / %.2f" % r["p90"] if r["p90"] < 100 else " / %.1f" % r["p90"]
-    return s + ("~" if r["spread"] > DISTURBED_SPREAD else "")
-
-
-def ratio(a, b):
-    if a and b and "median" in a and "median" in b:
-        return a["median"] / b["median"]
-    return None
-
-
-def tables(data):
-    """Markdown and plain rows of the results."""
-    keys = data["variants"]
-    lat_head = ["model", "input", "GMAC", "thr"] + [
-        VARIANTS[k].label + (" ms med / p90" if k in ("qinfer_fp32", "ort_fp32") else " ms")
-        for k in keys] + ["qinfer/ORT", "arena MiB", "other CPU"]
-    if "qinfer_fp32_blas_alt" in keys:
-        lat_head[4 + keys.index("qinfer_fp32_blas_alt")] = "qinfer FP32 OPENBLAS_CORETYPE=%s ms" % (
-            data["machine"]["alt_coretype"])
-    lat_rows, tp_rows = [], []
-    for m in data["models"]:
-        for t in data["threads"]:
-            r = m["latency"].get(str(t), {})
-            q = r.get("qinfer_fp32", {})
-            rt = ratio(q, r.get("ort_fp32"))
-            lat_rows.append([m["name"], m["input"], "%.2f" % (m["macs"] / 1e9), str(t)]
-                            + [fmt_ms(r.get(k), k in ("qinfer_fp32", "ort_fp32")) for k in keys]
-                            + ["%.2f" % rt if rt else "-",
-                               "%.1f" % (q["arena_bytes"] / 2**20) if "arena_bytes" in q else "-",
-                               "%.2f" % r.get("ort_fp32", q).get("others_cores", float("nan"))])
-        tb = m["throughput"]
-        if not tb:
-            continue
-        cells = []
-        for k in [k for k in keys if VARIANTS[k].batch8]:
-            v = tb.get(k)
-            cells.append("-" if not v else "n/a" if "skip" in v else
-                         "%.1f" % (1e3 * BATCH / v["median"]))
-        rt = ratio(tb.get("qinfer_fp32"), tb.get("ort_fp32"))
-        why = sorted({v["skip"] for v in tb.values() if "skip" in v})
-        tp_rows.append([m["name"]] + cells + ["%.2f" % rt if rt else "-", "; ".join(why)])
-    tp_head = ["model"] + ["%s img/s" % VARIANTS[k].label for k in keys
-                           if VARIANTS[k].batch8] + ["qinfer/ORT time", "note"]
-    return lat_head, lat_rows, tp_head, tp_rows
-
-
-def md_table(head, rows):
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return out + ["| " + " | ".join(r) + " |" for r in rows]
-
-
-def text_table(head, rows):
-    w = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    return ["  ".join(str(x).ljust(n) for x, n in zip(r, w)) for r in [head] + rows]
-
-
-def write_report(data, out):
-    lat_head, lat_rows, tp_head, tp_rows = tables(data)
-    mi = data["machine"]
-    thr = max(data["threads"])
-    lines = ["# Whole-model benchmark: qinfer vs ONNX Runtime", "",
-             "- command: `%s`" % data["command"],
-             "- date: %s; wall time %.0f s" % (data["date"], data["wall_s"]),
-             "- machine: %s; Linux %s" % (mi["cpu"], mi["kernel"]),
-             "- OPENBLAS_CORETYPE: %s (OpenBLAS core %s); other setting measured: %s (core %s)"
-             % (mi["openblas_coretype"], mi["openblas_core"], mi["alt_coretype"], mi["alt_core"]),
-             "- load average (1/5/15 min): start %s, end %s" % (
-                 data["load_start"], data.get("load_end", "(run cut short)")),
-             "- onnxruntime %s; qinfer %s (binary sha256 %s)" % (
-                 mi["onnxruntime"], mi["qinfer_git"], mi["qinfer_sha256"][:12]),
-             ] + (["- ORT INT8: `quantize_static`, QDQ, per-channel, activations QUInt8, "
-                   "weights QInt8, MinMax over %d calibration inputs (zoo: NAME.calib.npy; "
-                   "real models: seeded normal noise)" % CALIB_SAMPLES]
-                  if "ort_int8" in data["variants"] else []) + [
-             "", "## Latency, batch 1 (ms; median / p90; `~`: blocks spread > %.2fx)"
-             % DISTURBED_SPREAD, "",
-             "'other CPU': cores used by other processes on the machine (and steal) "
-             "while the row was measured, from /proc/stat less this benchmark's own "
-             "CPU time.", ""]
-    lines += md_table(lat_head, lat_rows)
-    if tp_rows:
-        lines += ["", "## Throughput, batch %d, %d threads (images/s)" % (BATCH, thr), ""]
-        lines += md_table(tp_head, tp_rows)
-    busy = ["%s t=%s (%.2f)" % (m["name"], t, v["others_cores"]) for m in data["models"]
-            for t, r in m["latency"].items() for v in list(r.values())[:1]
-            if v.get("others_cores", 0) >= QUIET_CORES]
-    if busy:
-        lines += ["", "Rows measured while other processes used >= %.2f cores: %s"
-                  % (QUIET_CORES, ", ".join(busy))]
-    if data.get("slow"):
-        lines += ["", "## Slower than %.2fx ORT FP32" % SLOW_RATIO, ""]
-        lines += ["- %s, %d thread(s): %.2fx" % tuple(s) for s in data["slow"]]
-    for p in data.get("profiles", []):
-        lines += ["", "### qinfer per-node profile: %s, %d thread(s), qinfer/ORT %.2f" % (
-                      p["model"], p["threads"], p["ratio"]),
-                  "", "```"] + p["lines"] + ["```"]
-    notes = ["- %s: %s" % (m["name"], n) for m in data["models"]
-             for n in (m.get("note"), m.get("mac_note")) if n]
-    if notes:
-        lines += ["", "## Notes", ""] + notes
-    if data.get("missing"):
-        lines += ["", "Not measured (model file missing): " + ", ".join(data["missing"])]
-    (out / "models.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(text_table(lat_head, lat_rows)))
-    if tp_rows:
-        print()
-        print("\n".join(text_table(tp_head, tp_rows)))
-    write_chart(data, out / "models.png")
-
-
-def write_chart(data, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("bench: matplotlib is not installed (Debian: python3-matplotlib); no chart",
-              flush=True)
-        return
-    names = [m["name"] for m in data["models"]]
-    fig, ax = plt.subplots(figsize=(max(8, 0.6 * len(names)), 4.5))
-    width = 0.8 / len(data["threads"])
-    for i, t in enumerate(data["threads"]):
-        vals = [ratio(m["latency"].get(str(t), {}).get("qinfer_fp32"),
-                      m["latency"].get(str(t), {}).get("ort_fp32")) or 0
-                for m in data["models"]]
-        ax.bar([x + i * width for x in range(len(names))], vals, width,
-               label="%d thread%s" % (t, "s" if t > 1 else ""))
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.axhline(SLOW_RATIO, color="red", linewidth=0.8, linestyle="--",
-               label="%.2fx" % SLOW_RATIO)
-    ax.set_xticks([x + width * (len(data["threads"]) - 1) / 2 for x in range(len(names))])
-    ax.set_xticklabels(names, rotation=45, ha="right")
-    ax.set_ylabel("qinfer / ORT latency (FP32, batch 1)")
-    ax.set_title("qinfer vs ONNX Runtime %s, %s" % (data["machine"]["onnxruntime"],
-                                                     data["date"][:10]))
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+            "onnxruntime": onnxruntime.__version__,
+            "qinfer_git": git(ROOT, "describe", "--always", "--dirty"),
+            "qinfer_rev": git(ROOT, "rev-parse", "HEAD"), "qinfer_sha256": ctx.qinfer_sha}
 
 
 # --------------------------------------------------------------------------
@@ -477,7 +384,11 @@ def write_chart(data, path):
 class Context:
     def __init__(self, args):
         self.qinfer = Path(args.qinfer).resolve()
-        self.cache = args.cache
+        self.calibrate = Path(args.calibrate).resolve() if args.calibrate else None
+        self.calibrate_help = None   # (text, error), filled on first use
+        self.int8_cmd = args.int8_cmd
+        self.images = Path(args.real_models).resolve().parent / "images/imagenet_dev"
+        self.cache = args.cache.resolve()
         self.cache.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ)
         # The comparison setting: Haswell when unset, unset when set.
@@ -497,47 +408,85 @@ class Context:
         return env
 
 
-def main(argv=None):
+def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--qinfer", default=str(ROOT / "tools/qinfer"))
+    ap.add_argument("--calibrate", default=str(ROOT / "tools/calibrate"),
+                    help="tools/calibrate, for qinfer INT8")
     ap.add_argument("--out", type=Path, default=ROOT / "build/bench")
     ap.add_argument("--zoo", type=Path, default=ROOT / ".cache/zoo")
     ap.add_argument("--real-models", type=Path,
                     default=Path(os.environ.get("QINFER_MODELS_DIR",
                                                 ROOT.parent / "shared/assets/models")))
     ap.add_argument("--cache", type=Path, default=ROOT / ".cache/bench")
-    ap.add_argument("--quick", action="store_true", help="few models, few runs")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="3 models, few runs")
+    mode.add_argument("--full", action="store_true",
+                      help="every model, more variants, batch-8 throughput")
+    ap.add_argument("--int8", action="store_true",
+                    help="add qinfer INT8 (tools/calibrate on %d inputs, timed from the .qnf)"
+                    % CALIB_COUNT)
+    ap.add_argument("--ort-int8", action="store_true", help="add ORT INT8 (quantize_static)")
+    ap.add_argument("--int8-cmd", help="tools/calibrate command template; fields {calibrate} "
+                    "{model} {data} {input} {out} {count} {shapes}")
     ap.add_argument("--models", help="comma-separated names")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--variants", help="comma-separated; known: " + ", ".join(VARIANTS))
-    ap.add_argument("--no-batch", action="store_true", help="skip batch-%d throughput" % BATCH)
+    batch = ap.add_mutually_exclusive_group()
+    batch.add_argument("--batch8", dest="batch8", action="store_true", default=None,
+                       help="also batch-%d throughput" % BATCH)
+    batch.add_argument("--no-batch", dest="batch8", action="store_false")
     ap.add_argument("--target-s", type=float, help="timed seconds per variant and thread count")
     ap.add_argument("--blocks", type=int, help="blocks per variant (interleaving)")
     ap.add_argument("--min-runs", type=int)
     ap.add_argument("--max-runs", type=int)
+    ap.add_argument("--remeasure-s", type=float,
+                    help="seconds in all to re-measure rows disturbed by other processes")
     ap.add_argument("--quiet-wait", type=float,
                     help="seconds in all to wait for other processes to go quiet")
-    ap.add_argument("--profile-worst", type=int, help="per-node profile of the N worst ratios")
+    ap.add_argument("--profile-worst", type=int, help="per-node profile of the N worst speedups")
     ap.add_argument("--report", type=Path, help="rewrite tables from a models.json")
     args = ap.parse_args(argv)
+    preset = PRESETS["quick" if args.quick else "full" if args.full else "standard"]
+    for k, v in preset.items():
+        if k not in ("models", "variants") and getattr(args, k) is None:
+            setattr(args, k, v)
+    args.model_names = args.models.split(",") if args.models else list(preset["models"])
+    keys = args.variants.split(",") if args.variants else list(preset["variants"])
+    keys += [k for k, on in (("qinfer_int8", args.int8), ("ort_int8", args.ort_int8))
+             if on and k not in keys]
+    unknown = [k for k in keys if k not in VARIANTS]
+    if unknown:
+        ap.error("unknown variant(s) %s; known: %s" % (", ".join(unknown), ", ".join(VARIANTS)))
+    args.keys = keys
+    args.thread_list = [int(t) for t in args.threads.split(",")]
+    return args
+
+
+def prepare_int8(ctx, models, keys, batch8):
+    """Calibrate and quantize up front: keeps the timed loop free of it."""
+    for m in models:
+        if "qinfer_int8" in keys:
+            try:
+                qinfer_int8_model(ctx, m)
+            except Skip as e:
+                print("  %s: qinfer INT8 skipped: %s" % (m.name, e), flush=True)
+        for batched in ((False, True) if batch8 else (False,)) if "ort_int8" in keys else ():
+            try:
+                data, _, how = calib_inputs(ctx, m)
+                ort_int8_model(ctx, m, (data, how), batched)
+            except Skip as e:
+                print("  %s: ORT INT8%s skipped: %s" % (m.name, " batch N" * batched, e),
+                      flush=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.report:
         write_report(json.loads(args.report.read_text()), args.out)
         return 0
-    quick = {"target_s": 0.4, "blocks": 2, "min_runs": 4, "max_runs": 6, "profile_worst": 1,
-             "quiet_wait": 0}
-    full = {"target_s": 1.5, "blocks": 5, "min_runs": 9, "max_runs": 40, "profile_worst": 3,
-            "quiet_wait": 120}
-    for k, v in (quick if args.quick else full).items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
-    keys = (args.variants.split(",") if args.variants else
-            ["qinfer_fp32", "ort_fp32"] if args.quick else
-            ["qinfer_fp32", "qinfer_fp32_blas_alt", "ort_fp32", "ort_int8"])
-    unknown = [k for k in keys if k not in VARIANTS]
-    if unknown:
-        ap.error("unknown variant(s) %s; known: %s" % (", ".join(unknown), ", ".join(VARIANTS)))
-    threads = [int(t) for t in args.threads.split(",")]
+    keys, threads = args.keys, args.thread_list
     ctx = Context(args)
     import onnxruntime
     onnxruntime.set_default_logger_severity(4)
@@ -545,41 +494,35 @@ def main(argv=None):
     data = {"command": " ".join(shlex.quote(a) for a in [sys.argv[0]] + (argv or sys.argv[1:])),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "load_start": " ".join("%.2f" % x for x in os.getloadavg()),
-            "machine": machine_info(ctx), "threads": threads, "variants": keys, "models": []}
-    models, data["missing"] = find_models(args)
+            "machine": machine_info(ctx), "threads": threads, "variants": keys,
+            "labels": {k: VARIANTS[k].label for k in keys}, "calib_count": CALIB_COUNT,
+            "models": []}
+    models, data["missing"] = find_models(args.model_names, args.zoo, args.real_models)
     if data["missing"]:
         print("bench: not found, skipped: " + ", ".join(data["missing"]), flush=True)
     print("bench: %d model(s), variants %s, threads %s, OPENBLAS_CORETYPE=%s"
           % (len(models), ",".join(keys), args.threads, data["machine"]["openblas_coretype"]),
           flush=True)
-    if "ort_int8" in keys:   # quantize up front: keeps the timed loop free of it
-        for m in models:
-            for batched in (False,) if args.no_batch else (False, True):
-                try:
-                    ort_int8_model(ctx, m, batched)
-                except Skip as e:
-                    print("  %s: ORT INT8%s skipped: %s" % (m.name, " batch N" * batched, e),
-                          flush=True)
+    prepare_int8(ctx, models, keys, args.batch8)
     for m in models:
         cached_macs(ctx, m)
         ort_fp32_path(ctx, m)   # sets m.note where ORT gets a modified copy
         entry = {"name": m.name, "source": m.source, "macs": m.macs, "mac_note": m.mac_note,
-                 "note": m.note,
+                 "note": m.note, "int8": m.int8_info,
                  "input": ",".join("x".join(map(str, s)) for s in m.inputs.values()),
                  "latency": {}, "throughput": {}}
         for t in threads:
             r = entry["latency"][str(t)] = measure(ctx, m, t, 1, keys)
-            rt = ratio(r.get("qinfer_fp32"), r.get("ort_fp32"))
-            others = next((v["others_cores"] for v in r.values() if "others_cores" in v), 0)
-            print("  [%4.0fs] %-24s t=%d  %s  ratio %s  (other CPU %.2f)" % (
+            sp = speedup(r, MAIN)
+            print("  [%4.0fs] %-22s t=%d  %s  ORT/qinfer %s  (other CPU %.2f)" % (
                 time.perf_counter() - t_start, m.name, t,
-                "  ".join("%s %s" % (k, fmt_ms(r.get(k))) for k in keys),
-                "%.2f" % rt if rt else "-", others), flush=True)
-        if not args.no_batch:
+                "  ".join("%s %s" % (k, fmt_ms(r.get(k), False)) for k in keys),
+                "%.2f" % sp if sp else "-", row_others(r)), flush=True)
+        if args.batch8:
             bkeys = [k for k in keys if VARIANTS[k].batch8]
             tb = entry["throughput"] = measure(ctx, m, max(threads), BATCH, bkeys,
                                                fixed_plan=(2, 2 if args.quick else 3, 1))
-            print("  [%4.0fs] %-24s batch %d t=%d  %s" % (
+            print("  [%4.0fs] %-22s batch %d t=%d  %s" % (
                 time.perf_counter() - t_start, m.name, BATCH, max(threads), "  ".join(
                     "%s %s" % (k, "n/a (%s)" % v["skip"] if "skip" in v else
                                "%.1f img/s" % (1e3 * BATCH / v["median"]))
@@ -587,20 +530,16 @@ def main(argv=None):
         data["models"].append(entry)
         data["wall_s"] = time.perf_counter() - t_start   # partial results survive a kill
         (args.out / "models.json").write_text(json.dumps(data, indent=1, default=str))
-    ratios = []
-    for e, m in zip(data["models"], models):
-        for t in threads:
-            r = e["latency"][str(t)]
-            rt = ratio(r.get("qinfer_fp32"), r.get("ort_fp32"))
-            if rt:
-                ratios.append((rt, e["name"], t, m))
-    data["slow"] = [(n, t, rt) for rt, n, t, _ in sorted(ratios, reverse=True) if rt > SLOW_RATIO]
-    data["profiles"] = []
-    worst = []
-    for rt, n, t, m in sorted(ratios, key=lambda x: -x[0]):
-        if n not in worst and len(worst) < args.profile_worst:
+    if args.remeasure_s > 0:
+        remeasure_disturbed(ctx, args, data, models, keys, threads)
+    rows = sorted(((speedup(e["latency"][str(t)], MAIN), e["name"], t, m)
+                   for e, m in zip(data["models"], models) for t in threads
+                   if speedup(e["latency"][str(t)], MAIN)), key=lambda x: x[0])
+    data["profiles"], worst = [], []
+    for sp, n, t, m in rows:
+        if n not in worst and len(worst) < args.profile_worst and sp < 1:
             worst.append(n)
-            data["profiles"].append({"model": n, "threads": t, "ratio": rt,
+            data["profiles"].append({"model": n, "threads": t, "speedup": sp,
                                      "lines": profile_model(ctx, m, t, 12)})
     data["load_end"] = " ".join("%.2f" % x for x in os.getloadavg())
     data["wall_s"] = time.perf_counter() - t_start

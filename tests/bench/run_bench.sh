@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# Whole-model benchmark of qinfer against ONNX Runtime (`make bench`).
+# `make bench`: whole-model latency of qinfer against ONNX Runtime, then the
+# kernel benchmarks. About 4 to 5 minutes on a 2-core machine (more the first
+# time: model export and, with INT8, calibration are cached afterwards).
 #
 #   tests/bench/run_bench.sh BUILD_DIR [bench_models.py options...]
 #
-# Exports the zoo models it needs (tests/python/make_zoo.py, cached in
-# .cache/zoo, with calibration inputs for the INT8 variant), snapshots
-# tools/qinfer into BUILD_DIR/bench (so a rebuild during the run cannot change
-# the binary being measured) and runs tests/bench/bench_models.py, which
-# writes BUILD_DIR/bench/models.{md,json,png}.
-# Quick mode (few models, few runs) when CI=true or QINFER_BENCH_QUICK=1.
+# 1. exports the zoo models it needs (tests/python/make_zoo.py, cached in
+#    .cache/zoo);
+# 2. snapshots tools/qinfer (and tools/calibrate) into BUILD_DIR/bench, so a
+#    rebuild during the run cannot change the binaries being measured;
+# 3. runs bench_models.py: qinfer FP32 vs ORT FP32, 1 and 2 threads,
+#    interleaved; adds qinfer INT8 (--int8) when tools/calibrate answers
+#    --help; writes BUILD_DIR/bench/models.{md,json,png};
+# 4. runs bench_kernels.py: every BUILD_DIR/bench/bench_* program and the
+#    INT8 GEMM beside OpenBLAS and oneDNN; writes BUILD_DIR/bench/kernels.txt.
+#
+# Environment: CI=true or QINFER_BENCH_QUICK=1: 3 models, few runs.
+# QINFER_BENCH_FULL=1: every model, both OPENBLAS_CORETYPE settings, ORT INT8,
+# batch 8 (~20 min). QINFER_BENCH_INT8=0/1 forces the INT8 column off/on.
+# QINFER_BENCH_KERNELS=0 skips step 4.
 set -euo pipefail
 BUILD=${1:-build}
 shift || true
 cd "$(dirname "$0")/../.."
+t0=$SECONDS
 
 PY=.venv/bin/python
 [[ -x $PY ]] || { echo "bench: $PY missing: run tools/setup-deps.sh (make deps)" >&2; exit 1; }
@@ -22,18 +33,42 @@ OUT=$BUILD/bench
 mkdir -p "$OUT"
 cp tools/qinfer "$OUT/qinfer"
 
-quick=()
-zoo_models=resnet18,resnet50,mobilenet_v2,mobilenet_v3_large,regnet_x_400mf,efficientnet_b0,convnext_tiny,vit_b_16,vit_ti_16,swin_t,repvgg_a0,mobilenetv4_conv_small,fpn_resnet18
+mode=()
+zoo_models=resnet18,resnet50,mobilenet_v2,efficientnet_b0,vit_ti_16,convnext_tiny
 if [[ ${CI:-} == true || ${QINFER_BENCH_QUICK:-0} == 1 ]]; then
-    quick=(--quick)
+    mode=(--quick)
     zoo_models=resnet18,mobilenet_v2
+elif [[ ${QINFER_BENCH_FULL:-0} == 1 ]]; then
+    mode=(--full)
+    zoo_models=$($PY tests/python/make_zoo.py --list | awk '{print $1}' | paste -sd,)
+fi
+
+# INT8: when tools/calibrate exists and answers --help (with a usage text).
+int8=()
+want_int8=${QINFER_BENCH_INT8:-auto}
+if [[ $want_int8 != 0 && -x tools/calibrate ]] &&
+   tools/calibrate --help 2>&1 | grep -qi usage; then
+    cp tools/calibrate "$OUT/calibrate"
+    int8=(--int8 --calibrate "$OUT/calibrate")
+elif [[ $want_int8 == 1 ]]; then
+    echo "bench: QINFER_BENCH_INT8=1 but tools/calibrate is missing or gives no usage" >&2
+    exit 1
+else
+    echo "bench: tools/calibrate not ready: no INT8 column (it is added by --int8)"
 fi
 
 # Zoo export is cached: a no-op (a second or two) when the files are current.
-# A model timm cannot build is reported by make_zoo and skipped by the bench.
 echo "bench: exporting the model zoo into .cache/zoo (cached)"
-$PY tests/python/make_zoo.py --out .cache/zoo --models "$zoo_models" --calib 8 ||
+$PY tests/python/make_zoo.py --out .cache/zoo --models "$zoo_models" ||
     echo "bench: make_zoo reported failures; those models are skipped"
 
 echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
-exec $PY tests/bench/bench_models.py --qinfer "$OUT/qinfer" --out "$OUT" "${quick[@]}" "$@"
+$PY tests/bench/bench_models.py --qinfer "$OUT/qinfer" --out "$OUT" \
+    ${mode[@]+"${mode[@]}"} ${int8[@]+"${int8[@]}"} "$@"
+
+if [[ ${QINFER_BENCH_KERNELS:-1} != 0 ]]; then
+    echo
+    echo "bench: kernel benchmarks (the programs of make bench-kernels)"
+    $PY tests/bench/bench_kernels.py --bin-dir "$OUT"
+fi
+echo "bench: done in $((SECONDS - t0)) s; results in $OUT/models.md and $OUT/kernels.txt"

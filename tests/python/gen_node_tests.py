@@ -19,6 +19,8 @@ from onnx.backend.test.case.node import collect_testcases
 
 
 def write_tensor(path, value, name):
+    if isinstance(value, np.generic):  # numpy scalars are rank-0 tensors
+        value = np.asarray(value)
     if not isinstance(value, np.ndarray):
         return False  # sequences / optionals: not tensors
     try:

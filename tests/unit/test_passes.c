@@ -28,6 +28,11 @@
 
 /* Max relative error of conv node `cn`'s weights and bias against
  * W0[c] * a[c] and B0[c] * a[c] + b[c]. */
+/* The FP32 form of the pass (every activation fuses). */
+static qi_status fuse_activation_fp32(qi_graph *g, qi_error *err) {
+  return qi_pass_fuse_activation(g, 0, err);
+}
+
 static double fold_error(const qi_graph *g, const qi_node *cn, const float *w0,
                          const float *b0, const double *a, const double *b,
                          int64_t cout) {
@@ -266,7 +271,7 @@ static void test_fuse_activation_kinds(qt_state *st) {
     rng r = {20 + i};
     qi_graph *g = qi_graph_create();
     int z, c = build_conv_act(g, &r, &cases[i], &z);
-    run_checked(st, g, qi_pass_fuse_activation);
+    run_checked(st, g, fuse_activation_fp32);
     qi_act_params p = qi_node_act(&g->nodes[c]);
     QT_CHECKF(st, live_count(g, NULL) == 1 && g->nodes[c].out[0] == z,
               "%s", cases[i].op);
@@ -296,7 +301,7 @@ static void test_fuse_activation_producers(qt_state *st) {
       set_io(g, IDX(a), IDX(z));
     else
       set_io(g, IDX(g->nodes[p].in[1]), IDX(z));
-    run_checked(st, g, qi_pass_fuse_activation);
+    run_checked(st, g, fuse_activation_fp32);
     QT_CHECK(st, live_count(g, NULL) == 1 &&
                      qi_node_act(&g->nodes[p]).act == QI_ACT_RELU);
     qi_graph_free(g);
@@ -311,7 +316,7 @@ static void test_fuse_activation_producers(qt_state *st) {
   set_io(g, IDX(a), IDX(z));
   qi_error err = {0};
   QT_CHECK(st, qi_graph_toposort(g, &err) == QI_OK);
-  QT_CHECK(st, qi_pass_fuse_activation(g, &err) == QI_OK);
+  QT_CHECK(st, qi_pass_fuse_activation(g, 0, &err) == QI_OK);
   QT_CHECK(st, qi_node_act(&g->nodes[p]).act == QI_ACT_TANH &&
                    g->nodes[p].out[0] == z && topo_ok(g));
   qi_graph_free(g);
@@ -346,7 +351,7 @@ static void test_fuse_activation_negative(qt_state *st) {
       g->nodes[c].op_type = strdup("Sigmoid");
       g->nodes[c].nin = 1;
     }
-    run_checked(st, g, qi_pass_fuse_activation);
+    run_checked(st, g, fuse_activation_fp32);
     QT_CHECKF(st, live_count(g, NULL) == (variant == 0 ? 3 : 2), "variant %d",
               variant);
     QT_CHECKF(st, !qi_attr_find(&g->nodes[c], "qi_act") || variant == 2,
@@ -384,7 +389,7 @@ static qi_graph *build_residual(rng *r, int late_other, int bias,
 
 static qi_status residual_then_act(qi_graph *g, qi_error *err) {
   QI_TRY(qi_pass_fuse_residual_add(g, err));
-  return qi_pass_fuse_activation(g, err);
+  return qi_pass_fuse_activation(g, 0, err);
 }
 
 static void test_fuse_residual_add(qt_state *st) {

@@ -1,0 +1,271 @@
+"""Tables, Markdown report and chart of bench_models.py results.
+
+Works from the saved models.json alone (bench_models.py --report), so the
+report can be rewritten without measuring again. Speedups are ORT ms /
+qinfer ms (and qinfer FP32 ms / INT8 ms): above 1, the second is faster.
+"""
+import math
+from pathlib import Path
+
+BATCH = 8
+# A variant whose block medians differ by more than this (max/min) is marked.
+DISTURBED_SPREAD = 1.20
+# Other processes using fewer cores than this leave a row undisturbed.
+QUIET_CORES = 0.25
+SPEEDUPS = [("ort_fp32", "qinfer_fp32", "ORT FP32 / qinfer FP32"),
+            ("ort_fp32_nospin", "qinfer_fp32", "ORT FP32 no spin / qinfer FP32"),
+            ("ort_fp32", "qinfer_int8", "ORT FP32 / qinfer INT8"),
+            ("ort_int8", "qinfer_int8", "ORT INT8 / qinfer INT8"),
+            ("qinfer_fp32", "qinfer_int8", "qinfer FP32 / INT8")]
+MAIN = SPEEDUPS[0]
+WITH_P90 = ("qinfer_fp32", "ort_fp32")
+# Labels for results saved before models.json carried its own.
+LABELS = {"qinfer_fp32": "qinfer FP32", "qinfer_fp32_blas_alt":
+          "qinfer FP32, other OPENBLAS_CORETYPE", "ort_fp32": "ORT FP32",
+          "ort_int8": "ORT INT8", "qinfer_int8": "qinfer INT8",
+          "ort_fp32_nospin": "ORT FP32 no spin"}
+
+
+def fmt_ms(r, p90=True):
+    if not r:
+        return "-"
+    if "skip" in r:
+        return "n/a"
+    if r.get("same_as"):
+        return "(= %s)" % LABELS.get(r["same_as"], r["same_as"])
+    s = "%.2f" % r["median"] if r["median"] < 100 else "%.1f" % r["median"]
+    if p90:
+        s += " / %.2f" % r["p90"] if r["p90"] < 100 else " / %.1f" % r["p90"]
+    return s + ("~" if r["spread"] > DISTURBED_SPREAD else "")
+
+
+def speedup(row, pair):
+    """row[pair[0]] median / row[pair[1]] median, or None."""
+    a, b = row.get(pair[0]), row.get(pair[1])
+    if a and b and "median" in a and "median" in b:
+        return a["median"] / b["median"]
+    return None
+
+
+def row_others(row):
+    return next((v["others_cores"] for v in row.values() if "others_cores" in v), 0.0)
+
+
+def row_runs(row):
+    n = sorted({v["n_runs"] for v in row.values() if "n_runs" in v})
+    return "/".join(map(str, n)) or "-"
+
+
+def geomean(xs):
+    xs = [x for x in xs if x]
+    return math.exp(sum(map(math.log, xs)) / len(xs)) if xs else None
+
+
+def pairs_of(keys):
+    return [p for p in SPEEDUPS if p[0] in keys and p[1] in keys]
+
+
+def tables(data):
+    """(latency head, rows, throughput head, rows): cells as strings."""
+    keys, labels = data["variants"], data.get("labels", LABELS)
+    pairs = pairs_of(keys)
+    lat_head = ["model", "input", "GMAC", "thr", "runs"] + [
+        labels[k] + (" ms med / p90" if k in WITH_P90 else " ms") for k in keys] + [
+        p[2] for p in pairs] + ["arena MiB", "other CPU"]
+    lat_rows, tp_rows = [], []
+    for m in data["models"]:
+        for t in data["threads"]:
+            r = m["latency"].get(str(t), {})
+            q = r.get("qinfer_fp32", {})
+            sp = [speedup(r, p) for p in pairs]
+            lat_rows.append([m["name"], m["input"], "%.2f" % (m["macs"] / 1e9), str(t),
+                             row_runs(r)]
+                            + [fmt_ms(r.get(k), k in WITH_P90) for k in keys]
+                            + ["%.2f" % x if x else "-" for x in sp]
+                            + ["%.1f" % (q["arena_bytes"] / 2**20) if "arena_bytes" in q
+                               else "-",
+                               "%.2f%s" % (row_others(r), " (2nd)" if any(
+                                   v.get("remeasured") for v in r.values()) else "")])
+        tb = m.get("throughput")
+        if not tb:
+            continue
+        bkeys = [k for k in keys if k in tb]
+        cells = ["-" if not tb.get(k) else "n/a" if "skip" in tb[k] else
+                 "%.1f" % (1e3 * BATCH / tb[k]["median"]) for k in bkeys]
+        sp = speedup(tb, MAIN)
+        why = sorted({v["skip"] for v in tb.values() if "skip" in v})
+        tp_rows.append([m["name"]] + cells + ["%.2f" % sp if sp else "-", "; ".join(why)])
+    bkeys = [k for k in keys if any(k in (m.get("throughput") or {}) for m in data["models"])]
+    tp_head = ["model"] + ["%s img/s" % labels[k] for k in bkeys] + [MAIN[2], "note"]
+    return lat_head, lat_rows, tp_head, tp_rows
+
+
+def slower_rows(data, pair=MAIN):
+    """[(speedup, model, threads)] where pair[1] is slower, slowest first
+    (rows where the peer only repeats another variant's figures left out)."""
+    rows = [(speedup(r, pair), m["name"], t) for m in data["models"] for t in data["threads"]
+            for r in [m["latency"].get(str(t), {})]
+            if not r.get(pair[0], {}).get("same_as")]
+    return sorted(x for x in rows if x[0] and x[0] < 1)
+
+
+def summary_lines(data):
+    """Geometric-mean speedups per thread count (rows where a variant only
+    repeats another's figures left out)."""
+    out = []
+    for p in pairs_of(data["variants"]):
+        for t in data["threads"]:
+            xs = [speedup(r, p) for m in data["models"]
+                  for r in [m["latency"].get(str(t), {})]
+                  if not r.get(p[0], {}).get("same_as")]
+            g = geomean(xs)
+            if g:
+                out.append("- %s, %d thread%s: geometric mean %.2f over %d models "
+                           "(min %.2f, max %.2f)" % (p[2], t, "s" if t > 1 else "", g,
+                                                      sum(1 for x in xs if x),
+                                                      min(x for x in xs if x),
+                                                      max(x for x in xs if x)))
+    return out
+
+
+def header_lines(data):
+    mi = data["machine"]
+    lines = ["- command: `%s`" % data["command"],
+             "- date: %s; wall time %.0f s" % (data["date"], data["wall_s"]),
+             "- CPU: %s" % mi["cpu"],
+             "- Linux %s; onnxruntime %s" % (mi["kernel"], mi["onnxruntime"]),
+             "- qinfer git %s (%s); binary sha256 %s" % (
+                 mi["qinfer_git"], mi.get("qinfer_rev", "?"), mi["qinfer_sha256"][:12]),
+             "- OPENBLAS_CORETYPE in the environment: %s (OpenBLAS core %s)"
+             % (mi["openblas_coretype"], mi["openblas_core"]),
+             "- load average (1/5/15 min): start %s, end %s" % (
+                 data["load_start"], data.get("load_end", "(run cut short)"))]
+    lines.append("- ORT: CPU provider, ORT_ENABLE_ALL, intra_op_num_threads = thr, "
+                 "inter_op_num_threads = 1, sequential execution, inputs and outputs "
+                 "bound once (IOBinding), one session kept across blocks; its intra-op "
+                 "workers spin-wait (ORT's default)%s" % (
+                     "; 'no spin': session.intra_op.allow_spinning = 0"
+                     if "ort_fp32_nospin" in data["variants"] else ""))
+    lines.append("- qinfer: `qinfer bench MODEL --threads thr`, one process per block "
+                 "(model load and warm-up untimed); its thread pool does not spin")
+    if "qinfer_fp32_blas_alt" in data["variants"]:
+        lines.append("- also measured: qinfer FP32 with OPENBLAS_CORETYPE=%s (core %s)"
+                     % (mi["alt_coretype"], mi["alt_core"]))
+    if "qinfer_int8" in data["variants"]:
+        lines.append("- qinfer INT8: the model calibrated by tools/calibrate on %d inputs "
+                     "(per model below), timed from its .qnf" % data.get("calib_count", 16))
+    if "ort_int8" in data["variants"]:
+        lines.append("- ORT INT8: `quantize_static`, QDQ, per-channel, activations QUInt8, "
+                     "weights QInt8, MinMax over the same calibration inputs")
+    return lines
+
+
+def write_report(data, out):
+    lat_head, lat_rows, tp_head, tp_rows = tables(data)
+    thr = max(data["threads"])
+    lines = ["# Whole-model benchmark: qinfer vs ONNX Runtime", ""] + header_lines(data) + [
+        "", "## Latency, batch 1 (ms; median / p90; `~`: blocks spread > %.2fx)"
+        % DISTURBED_SPREAD, "",
+        "Speedup columns: ratio of median latencies, ORT / qinfer (above 1: qinfer "
+        "faster). 'runs': timed runs per variant (blocks x runs per block). "
+        "'other CPU': cores used by other processes on the machine (and steal) while "
+        "the row was measured, from /proc/stat less this benchmark's own CPU time; "
+        "'(2nd)': the row was measured again, less disturbed, at the end of the run.", ""]
+    lines += md_table(lat_head, lat_rows)
+    summ = summary_lines(data)
+    if summ:
+        lines += ["", "## Summary", ""] + summ
+    if tp_rows:
+        lines += ["", "## Throughput, batch %d, %d threads (images/s)" % (BATCH, thr), ""]
+        lines += md_table(tp_head, tp_rows)
+    busy = ["%s t=%s (%.2f)" % (m["name"], t, row_others(r)) for m in data["models"]
+            for t, r in m["latency"].items() if row_others(r) >= QUIET_CORES]
+    if busy:
+        lines += ["", "Rows measured while other processes used >= %.2f cores: %s"
+                  % (QUIET_CORES, ", ".join(busy))]
+    for pair in [p for p in pairs_of(data["variants"]) if p[1] == "qinfer_fp32"]:
+        slow = slower_rows(data, pair)
+        if slow:
+            lines += ["", "## Where qinfer FP32 is slower (%s below 1)" % pair[2], ""]
+            lines += ["- %s, %d thread(s): %.2f" % (n, t, sp) for sp, n, t in slow]
+    for p in data.get("profiles", []):
+        sp = p["speedup"] if "speedup" in p else 1 / p["ratio"]   # old files: qinfer/ORT
+        lines += ["", "### qinfer per-node profile: %s, %d thread(s), ORT / qinfer %.2f" % (
+                      p["model"], p["threads"], sp),
+                  "", "```"] + p["lines"] + ["```"]
+    notes = ["- %s: %s" % (m["name"], n) for m in data["models"]
+             for n in (m.get("note"), m.get("mac_note")) if n]
+    notes += ["- %s: qinfer INT8 %s" % (m["name"], int8_note(m["int8"]))
+              for m in data["models"] if m.get("int8")]
+    labels = data.get("labels", LABELS)
+    skips = sorted({"%s: %s %s" % (m["name"], labels[k], v["skip"])
+                    for m in data["models"] for r in m["latency"].values()
+                    for k, v in r.items() if "skip" in v})
+    notes += ["- not measured: " + s for s in skips]
+    if notes:
+        lines += ["", "## Notes", ""] + notes
+    if data.get("missing"):
+        lines += ["", "Not measured (model file missing): " + ", ".join(data["missing"])]
+    (out / "models.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(header_lines(data)))
+    print("\n".join(text_table(lat_head, lat_rows)))
+    if summ:
+        print("\n".join(summ))
+    if tp_rows:
+        print()
+        print("\n".join(text_table(tp_head, tp_rows)))
+    for s in skips:
+        print("not measured: " + s)
+    write_chart(data, out / "models.png")
+
+
+def int8_note(info):
+    parts = []
+    if "calibration" in info:
+        parts.append("calibrated on %s" % info["calibration"])
+    if "calibrate_s" in info:
+        parts.append("in %.0f s" % info["calibrate_s"])
+    if "rel_l2_vs_ort_fp32" in info:
+        parts.append("output rel L2 vs ORT FP32 on a held-out input %.3f"
+                     % info["rel_l2_vs_ort_fp32"])
+    if "command" in info:
+        parts.append("command `%s`" % info["command"])
+    return "; ".join(parts)
+
+
+def md_table(head, rows):
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return out + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def text_table(head, rows):
+    w = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    return ["  ".join(str(x).ljust(n) for x, n in zip(r, w)) for r in [head] + rows]
+
+
+def write_chart(data, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench: matplotlib is not installed (Debian: python3-matplotlib); no chart",
+              flush=True)
+        return
+    names = [m["name"] for m in data["models"]]
+    fig, ax = plt.subplots(figsize=(max(8, 0.6 * len(names)), 4.5))
+    width = 0.8 / len(data["threads"])
+    for i, t in enumerate(data["threads"]):
+        vals = [speedup(m["latency"].get(str(t), {}), MAIN) or 0 for m in data["models"]]
+        ax.bar([x + i * width for x in range(len(names))], vals, width,
+               label="%d thread%s" % (t, "s" if t > 1 else ""))
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks([x + width * (len(data["threads"]) - 1) / 2 for x in range(len(names))])
+    ax.set_xticklabels(names, rotation=45, ha="right")
+    ax.set_ylabel("speedup: ORT ms / qinfer ms (FP32, batch 1)")
+    ax.set_title("qinfer vs ONNX Runtime %s, %s (above 1: qinfer faster)"
+                 % (data["machine"]["onnxruntime"], data["date"][:10]))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(Path(path), dpi=110)
+    plt.close(fig)

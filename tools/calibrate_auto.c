@@ -1,0 +1,301 @@
+/* Per-layer sensitivity and --auto precision selection.
+ *
+ * Sensitivity of layer i: build with every node FP32 but i, run the kept
+ * samples, compare the outputs with FP32 (calibrate_eval.c). --auto starts
+ * from the build of the command-line precisions (normally all INT8), and
+ * while the budget fails moves the next most sensitive layer to FP32 and
+ * rebuilds; once it holds, each moved layer is tried back in INT8 (least
+ * sensitive first) and kept there if the budget still holds, so that no
+ * layer stays FP32 that the budget did not need. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calibrate.h"
+
+/* At most this many give-back builds after the budget first holds. */
+#define AUTO_MAX_GIVE_BACK 32
+
+static qi_status nomem(qi_error *err) {
+  err->status = QI_ERR_NOMEM;
+  snprintf(err->message, sizeof err->message, "out of memory");
+  return QI_ERR_NOMEM;
+}
+
+static const char *first_output(const qi_model *m, int i, const char *name) {
+  qi_node_info ni;
+  if (qi_model_node_info(m, i, &ni, NULL) == QI_OK && ni.name && !strcmp(ni.name, name) &&
+      ni.num_outputs > 0)
+    return ni.outputs[0];
+  for (int j = 0; j < qi_model_num_nodes(m); j++)
+    if (qi_model_node_info(m, j, &ni, NULL) == QI_OK && ni.name && !strcmp(ni.name, name) &&
+        ni.num_outputs > 0)
+      return ni.outputs[0];
+  return NULL;
+}
+
+/* Whether the literal pattern of node i selects node i only. */
+static int isolatable(const qi_calibrator *cal, int i) {
+  const char *name = qi_calibrator_node_name(cal, i);
+  if (!name || !*name) return 0;
+  char *lit = calib_literal_pattern(name);
+  if (!lit) return 0;
+  int hits = 0;
+  for (int j = 0; j < qi_calibrator_num_nodes(cal); j++) {
+    const char *nj = qi_calibrator_node_name(cal, j);
+    const char *oj = qi_calibrator_node_op(cal, j);
+    hits += calib_glob(lit, nj ? nj : "") || calib_glob(lit, oj ? oj : "");
+  }
+  free(lit);
+  return hits == 1;
+}
+
+qi_status calib_layers_init(qi_calibrator *cal, const calib_cli *c, const qi_model *baseline,
+                            calib_layers *l, qi_error *err) {
+  memset(l, 0, sizeof *l);
+  const qi_model *fp32 = qi_calibrator_model(cal);
+  l->n = qi_calibrator_num_nodes(cal);
+  l->v = calloc((size_t)(l->n > 0 ? l->n : 1), sizeof *l->v);
+  if (!l->v) return nomem(err);
+  for (int i = 0; i < l->n; i++) {
+    calib_layer *y = &l->v[i];
+    y->name = qi_calibrator_node_name(cal, i);
+    y->op = qi_calibrator_node_op(cal, i);
+    if (!y->name) y->name = "";
+    if (!y->op) y->op = "";
+    y->out = first_output(fp32, i, y->name);
+    y->isolatable = isolatable(cal, i);
+    y->int8_ms = y->fp32_ms = -1;
+    int bi = calib_find_node(baseline, y->name, y->out);
+    qi_node_info ni;
+    int int8 = bi >= 0 && qi_model_node_info(baseline, bi, &ni, NULL) == QI_OK &&
+               ni.precision == QI_PREC_INT8;
+    /* INT8 in the baseline (by default or by --int8): --auto may move it.
+     * Otherwise it stays as the user's overrides or lowering left it. */
+    if (int8)
+      y->state = CALIB_LAYER_CANDIDATE;
+    else
+      y->state = calib_user_matches(c, y->name, y->op) ? CALIB_LAYER_LOCKED : CALIB_LAYER_FP32_ONLY;
+  }
+  return QI_OK;
+}
+
+void calib_layers_free(calib_layers *l) {
+  if (!l) return;
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+
+static int sweepable(const calib_layer *y) {
+  return y->state == CALIB_LAYER_CANDIDATE && y->isolatable;
+}
+
+/* Builds with only layer y in INT8 and measures it. */
+static qi_status measure_alone(qi_calibrator *cal, calib_eval *e, calib_layer *y, qi_error *err) {
+  qi_calibrator_clear_precision(cal);
+  CALIB_TRY(qi_calibrator_set_precision(cal, "*", QI_PREC_FP32, err));
+  char *lit = calib_literal_pattern(y->name);
+  if (!lit) return nomem(err);
+  qi_status st = qi_calibrator_set_precision(cal, lit, QI_PREC_INT8, err);
+  free(lit);
+  qi_model *m = NULL;
+  if (st == QI_OK) st = qi_calibrator_build(cal, &m, err);
+  if (st == QI_OK) st = calib_eval_model(e, m, &y->alone, NULL, err);
+  qi_model_free(m);
+  if (st != QI_OK) {
+    char msg[sizeof err->message];
+    snprintf(msg, sizeof msg, "%s", err->message);
+    snprintf(err->message, sizeof err->message, "sensitivity of node '%.100s': %.380s", y->name,
+             msg);
+    return st;
+  }
+  y->swept = 1;
+  return QI_OK;
+}
+
+qi_status calib_sweep(qi_calibrator *cal, const calib_cli *c, calib_eval *e,
+                      const qi_model *baseline, calib_layers *l, qi_error *err) {
+  calib_timing tb, tf;
+  CALIB_TRY(calib_eval_model(e, baseline, &l->base, &tb, err));
+  qi_status st = calib_eval_model(e, qi_calibrator_model(cal), &l->fp32, &tf, err);
+  if (st != QI_OK) {
+    calib_timing_free(&tb);
+    return st;
+  }
+  int total = 0;
+  for (int i = 0; i < l->n; i++) {
+    calib_layer *y = &l->v[i];
+    y->fp32_ms = calib_timing_ms(&tf, y->name);
+    int bi = calib_find_node(baseline, y->name, y->out);
+    qi_node_info ni;
+    if (bi >= 0 && qi_model_node_info(baseline, bi, &ni, NULL) == QI_OK &&
+        ni.precision == QI_PREC_INT8)
+      y->int8_ms = calib_timing_ms(&tb, ni.name);
+    total += sweepable(y);
+  }
+  calib_timing_free(&tb);
+  calib_timing_free(&tf);
+  calib_progress p;
+  calib_progress_start(&p, "sensitivity", total, c->quiet);
+  int done = 0;
+  for (int i = 0; st == QI_OK && i < l->n; i++) {
+    if (!sweepable(&l->v[i])) continue;
+    st = measure_alone(cal, e, &l->v[i], err);
+    calib_progress_step(&p, ++done);
+  }
+  calib_progress_end(&p);
+  /* Leave the calibrator with the command-line precisions. */
+  qi_error e2;
+  qi_status st2 = calib_apply_precision(cal, c, NULL, 0, &e2);
+  if (st == QI_OK && st2 != QI_OK) {
+    *err = e2;
+    st = st2;
+  }
+  l->swept = st == QI_OK;
+  return st;
+}
+
+static int within_budget(const calib_cli *c, const calib_metrics *m) {
+  double min_sqnr = c->has_min_sqnr   ? c->min_sqnr
+                    : c->has_max_drop ? -INFINITY
+                                      : CALIB_DEFAULT_MIN_SQNR_DB;
+  if (!(m->sqnr_db >= min_sqnr)) return 0;
+  if (c->has_max_drop && !(100.0 * (1.0 - m->top1) <= c->max_drop + 1e-9)) return 0;
+  return 1;
+}
+
+/* Builds with the user's precisions plus `moved` in FP32 and measures. */
+static qi_status try_assignment(qi_calibrator *cal, const calib_cli *c, calib_eval *e,
+                                const char *const *moved, int nmoved, calib_metrics *m,
+                                qi_model **keep, qi_error *err) {
+  CALIB_TRY(calib_apply_precision(cal, c, moved, nmoved, err));
+  qi_model *model = NULL;
+  CALIB_TRY(qi_calibrator_build(cal, &model, err));
+  qi_status st = calib_eval_model(e, model, m, NULL, err);
+  if (st == QI_OK && keep)
+    *keep = model;
+  else
+    qi_model_free(model);
+  return st;
+}
+
+static int cmp_sensitivity(const void *a, const void *b) {
+  const calib_layer *x = *(const calib_layer *const *)a;
+  const calib_layer *y = *(const calib_layer *const *)b;
+  double sx = x->alone.sqnr_db, sy = y->alone.sqnr_db;
+  if (sx != sy) return sx < sy ? -1 : 1;
+  if (x->alone.cosine != y->alone.cosine) return x->alone.cosine < y->alone.cosine ? -1 : 1;
+  return x < y ? -1 : (x > y);
+}
+
+qi_status calib_auto(qi_calibrator *cal, const calib_cli *c, calib_eval *e, calib_layers *l,
+                     qi_model **final, qi_error *err) {
+  *final = NULL;
+  if (c->has_max_drop && isnan(l->base.top1)) {
+    err->status = QI_ERR_INVALID_ARG;
+    snprintf(err->message, sizeof err->message,
+             "--max-drop compares the arg-max of the first output, which is "
+             "not float here: use --min-sqnr");
+    return QI_ERR_INVALID_ARG;
+  }
+  calib_layer **order = calloc((size_t)(l->n > 0 ? l->n : 1), sizeof *order);
+  const char **moved = calloc((size_t)(l->n > 0 ? l->n : 1), sizeof *moved);
+  calib_layer **moved_layer = calloc((size_t)(l->n > 0 ? l->n : 1), sizeof *moved_layer);
+  if (!order || !moved || !moved_layer) {
+    free(order);
+    free(moved);
+    free(moved_layer);
+    return nomem(err);
+  }
+  int norder = 0, nmoved = 0;
+  for (int i = 0; i < l->n; i++)
+    if (sweepable(&l->v[i]) && l->v[i].swept) order[norder++] = &l->v[i];
+  qsort(order, (size_t)norder, sizeof *order, cmp_sensitivity);
+  qi_status st = QI_OK;
+  calib_metrics m = l->base;
+  l->budget_met = within_budget(c, &m);
+  calib_progress p;
+  calib_progress_start(&p, "auto search", norder, c->quiet);
+  for (int k = 0; st == QI_OK && !l->budget_met && k < norder; k++) {
+    moved_layer[nmoved] = order[k];
+    moved[nmoved++] = order[k]->name;
+    st = try_assignment(cal, c, e, moved, nmoved, &m, NULL, err);
+    l->budget_met = st == QI_OK && within_budget(c, &m);
+    calib_progress_step(&p, k + 1);
+  }
+  calib_progress_end(&p);
+  /* Give layers back to INT8, least sensitive first; the last one moved is
+   * known to be needed (without it the budget failed). */
+  int tries = 0;
+  for (int j = nmoved - 2; st == QI_OK && l->budget_met && j >= 0 && tries < AUTO_MAX_GIVE_BACK;
+       j--, tries++) {
+    const char *name = moved[j];
+    calib_layer *y = moved_layer[j];
+    memmove(&moved[j], &moved[j + 1], sizeof *moved * (size_t)(nmoved - 1 - j));
+    memmove(&moved_layer[j], &moved_layer[j + 1], sizeof *moved_layer * (size_t)(nmoved - 1 - j));
+    nmoved--;
+    st = try_assignment(cal, c, e, moved, nmoved, &m, NULL, err);
+    if (st == QI_OK && !within_budget(c, &m)) {
+      /* Needed: put it back where it was. */
+      memmove(&moved[j + 1], &moved[j], sizeof *moved * (size_t)(nmoved - j));
+      memmove(&moved_layer[j + 1], &moved_layer[j], sizeof *moved_layer * (size_t)(nmoved - j));
+      moved[j] = name;
+      moved_layer[j] = y;
+      nmoved++;
+    }
+  }
+  for (int j = 0; j < nmoved; j++) moved_layer[j]->moved = 1;
+  if (st == QI_OK) st = try_assignment(cal, c, e, moved, nmoved, &m, final, err);
+  l->auto_done = st == QI_OK;
+  free(order);
+  free(moved);
+  free(moved_layer);
+  return st;
+}
+
+static void print_metrics(FILE *fp, const char *what, const calib_metrics *m) {
+  char db[32];
+  fprintf(fp, "%s: SQNR %s dB, cosine %.6f, top-1 agreement %.1f%%, %.3f ms/run\n", what,
+          calib_db_str(m->sqnr_db, db, sizeof db), m->cosine,
+          isnan(m->top1) ? NAN : 100.0 * m->top1, m->ms);
+}
+
+void calib_auto_print(const calib_cli *c, const calib_layers *l, FILE *fp) {
+  char db[32];
+  if (c->has_min_sqnr || !c->has_max_drop)
+    fprintf(fp, "auto: budget: output SQNR >= %.1f dB",
+            c->has_min_sqnr ? c->min_sqnr : CALIB_DEFAULT_MIN_SQNR_DB);
+  else
+    fprintf(fp, "auto: budget:");
+  if (c->has_max_drop)
+    fprintf(fp, "%s top-1 agreement >= %.2f%%", c->has_min_sqnr ? "," : "", 100.0 - c->max_drop);
+  fprintf(fp, "\n");
+  print_metrics(fp, "auto: fp32", &l->fp32);
+  print_metrics(fp, "auto: baseline", &l->base);
+  fprintf(fp, "%4s %-36s %-16s %10s %9s %7s %9s %9s  %s\n", "#", "node", "op", "SQNR alone",
+          "cosine", "top-1", "int8 ms", "fp32 ms", "decision");
+  int moved = 0;
+  for (int i = 0; i < l->n; i++) {
+    const calib_layer *y = &l->v[i];
+    const char *decision = y->state == CALIB_LAYER_LOCKED      ? "as given"
+                           : y->state == CALIB_LAYER_FP32_ONLY ? "fp32 (no int8 form)"
+                           : !y->isolatable                    ? "int8 (name not unique)"
+                           : y->moved                          ? "fp32 (sensitive)"
+                                                               : "int8";
+    moved += y->moved;
+    if (!y->swept) {
+      if (y->state == CALIB_LAYER_FP32_ONLY) continue; /* keep it short */
+      fprintf(fp, "%4d %-36.36s %-16.16s %10s %9s %7s %9s %9s  %s\n", i, y->name, y->op, "-", "-",
+              "-", "-", "-", decision);
+      continue;
+    }
+    char i8[16] = "-", f32[16] = "-";
+    if (y->int8_ms >= 0) snprintf(i8, sizeof i8, "%.3f", y->int8_ms);
+    if (y->fp32_ms >= 0) snprintf(f32, sizeof f32, "%.3f", y->fp32_ms);
+    fprintf(fp, "%4d %-36.36s %-16.16s %10s %9.6f %6.1f%% %9s %9s  %s\n", i, y->name, y->op,
+            calib_db_str(y->alone.sqnr_db, db, sizeof db), y->alone.cosine,
+            isnan(y->alone.top1) ? NAN : 100.0 * y->alone.top1, i8, f32, decision);
+  }
+  fprintf(fp, "auto: %d layer%s moved to FP32; budget %s\n", moved, moved == 1 ? "" : "s",
+          l->budget_met ? "met" : "NOT met");
+}
