@@ -522,6 +522,7 @@ static qi_status lower_run(lower_ctx *c, wire_state *w, qi_error *err) {
         w->orig_prod[n->out[k]] = i;
   }
   QI_TRY(names_init(&c->names, g, err));
+  lower_share_concat_grids(g);
   QI_TRY(match_all(c, err));
   if (c->nrepl == 0) return QI_OK;
   QI_TRY(wire(c, w, err));

@@ -309,6 +309,42 @@ qi_status lower_match_concat(lower_ctx *c, int ni, int *done, qi_error *err) {
   return QI_OK;
 }
 
+/* Inputs of an INT8 Concat that only the Concat reads, made by a node that
+ * computes a fresh output grid, take the Concat's grid: the producer then
+ * requantizes straight to it and the Concat copies bytes, instead of
+ * rounding twice (producer grid, then Concat grid). Runs on the FP32
+ * annotations before matching. */
+void lower_share_concat_grids(qi_graph *g) {
+  static const char *const fresh[] = {"Conv", "Gemm", "MatMul", "Add", "Mul",
+                                      "AveragePool", "GlobalAveragePool"};
+  for (int i = 0; i < g->nnodes; i++) {
+    const qi_node *n = &g->nodes[i];
+    if (n->dead || n->precision != QI_PREC_INT8 ||
+        strcmp(n->op_type, "Concat") != 0 || n->nout != 1 || n->out[0] < 0)
+      continue;
+    const qi_quant *yq = &g->tensors[n->out[0]].quant;
+    if (!yq->has || yq->axis >= 0) continue;
+    for (int k = 0; k < n->nin; k++) {
+      int t = n->in[k];
+      if (t < 0 || qi_graph_consumers(g, t) != 1) continue;
+      qi_tensor *tt = &g->tensors[t];
+      if (!tt->quant.has || tt->quant.axis >= 0) continue;
+      const qi_node *p = NULL;
+      for (int j = 0; j < g->nnodes && !p; j++)
+        if (!g->nodes[j].dead && g->nodes[j].nout >= 1 &&
+            g->nodes[j].out[0] == t)
+          p = &g->nodes[j];
+      if (!p || p->precision != QI_PREC_INT8) continue;
+      int ok = 0;
+      for (size_t f = 0; f < sizeof fresh / sizeof *fresh; f++)
+        ok |= strcmp(p->op_type, fresh[f]) == 0;
+      if (!ok) continue;
+      tt->quant.scale = yq->scale;
+      tt->quant.zero_point = yq->zero_point;
+    }
+  }
+}
+
 /* ---- table activations ------------------------------------------------ */
 
 /* The table function of activation node n, or 0 if it has none. */

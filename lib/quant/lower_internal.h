@@ -117,6 +117,7 @@ qi_status lower_match_matmul(lower_ctx *c, int ni, int *done, qi_error *err);
 qi_status lower_match_binary(lower_ctx *c, int ni, int *done, qi_error *err);
 qi_status lower_match_pool(lower_ctx *c, int ni, int *done, qi_error *err);
 qi_status lower_match_resize(lower_ctx *c, int ni, int *done, qi_error *err);
+void lower_share_concat_grids(qi_graph *g);
 qi_status lower_match_concat(lower_ctx *c, int ni, int *done, qi_error *err);
 qi_status lower_match_lut(lower_ctx *c, int ni, int *done, qi_error *err);
 

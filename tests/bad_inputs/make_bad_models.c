@@ -267,6 +267,16 @@ static void shape_huge(pbe *g, const char **in, int *nin) {
   in[(*nin)++] = "shape";
 }
 
+/* [2^20, 2^19]: 2^39 floats, within the ops' element limit, 2^41 bytes. */
+static void shape_2_39(pbe *g, const char **in, int *nin) {
+  const int64_t d2[1] = {2};
+  pbe t = tensor_hdr("shape", QI_INT64, d2, 1);
+  const int64_t v[2] = {1 << 20, 1 << 19};
+  pbe_bytes(&t, T_RAW, v, sizeof v);
+  pbe_msg(g, 5, &t);
+  in[(*nin)++] = "shape";
+}
+
 static void other_4x5(pbe *g, const char **in, int *nin) {
   const int64_t d[2] = {4, 5};
   bad_weights(g, "other", d, 2);
@@ -347,6 +357,8 @@ static void attribute_and_shape_errors(void) {
   pbe_f32(&a[0], 7, 1.0f);
   pbe_f32(&a[0], 7, 1.0f);
   one_node("conv_strides_as_floats.onnx", "Conv", x4, 4, a, 1, conv_weights);
+  a[0] = bad_attr_float("axis", 1.0f); /* FLOAT where INT belongs */
+  one_node("softmax_axis_as_float.onnx", "Softmax", x4, 4, a, 1, NULL);
   a[0] = bad_attr_ints("kernel_shape", zero2, 2);
   one_node("maxpool_kernel_0.onnx", "MaxPool", x4, 4, a, 1, NULL);
   a[0] = bad_attr_ints("kernel_shape", k3, 2);
@@ -356,6 +368,7 @@ static void attribute_and_shape_errors(void) {
   one_node("reshape_mismatch.onnx", "Reshape", x12, 2, NULL, 0, shape_to_25);
   const int64_t x1[1] = {1};
   one_node("expand_to_2_60.onnx", "Expand", x1, 1, NULL, 0, shape_huge);
+  one_node("expand_to_2_41_bytes.onnx", "Expand", x1, 1, NULL, 0, shape_2_39);
   const int64_t x23[2] = {2, 3}, x13[2] = {1, 3};
   one_node("matmul_inner_mismatch.onnx", "MatMul", x23, 2, NULL, 0, other_4x5);
   one_node("add_broadcast_mismatch.onnx", "Add", x13, 2, NULL, 0, other_1x4);
