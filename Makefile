@@ -25,6 +25,33 @@ endif
 LIB := $(if $(filter 1,$(SAN)),$(BUILD)/libqinfer.a,lib/libqinfer.a)
 LIB_SRC := $(sort $(shell find lib kernels -name '*.c'))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+
+# CUDA backend (docs/cuda.md): built when nvcc is found, `make NVCC=` builds
+# without it. Sanitizer builds stay CPU-only: their suites link their own
+# programs with the CPU libraries, and ASan's shadow memory clashes with the
+# CUDA driver. cuBLASLt is linked --as-needed: loading it costs a process
+# ~0.15 s, so only programs that call a GEMM load it.
+NVCC ?= $(shell command -v nvcc 2>/dev/null)
+NVCC := $(NVCC)
+ifneq ($(findstring -fsanitize,$(CFLAGS_ALL)),)
+override NVCC :=
+endif
+NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+ifneq ($(NVCC),)
+CUDA_LIBDIR := $(abspath $(dir $(NVCC))../lib64)
+NVCC_FLAGS := -std=c++17 $(NVCC_ARCH) -O2 -fmad=false --Werror all-warnings \
+  -Xcompiler -Wall,-Wextra,-Werror,-fPIC -Iinclude -Ilib -Ikernels
+CUDA_LDLIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -Wl,--push-state,--as-needed \
+  -lcublasLt -lcublas -Wl,--pop-state -lcudart -lstdc++
+# Objects named x.cu.o: cuda/qgemm.cu and lib/core/qgemm.c share a basename,
+# and archive members go by basename.
+LIB_OBJ += $(patsubst %.cu,$(BUILD)/%.cu.o,$(sort $(wildcard cuda/*.cu)))
+LDLIBS += $(CUDA_LDLIBS)
+$(BUILD)/lib/runtime/backend_cuda_glue.o: CFLAGS_ALL += -DQI_HAVE_CUDA -I.
+CUDA_TEST_BIN := $(BUILD)/cuda-tests/test_cuda_kernels $(BUILD)/cuda-tests/bench_cuda_gemm
+endif
+# Switching between the two flavours rebuilds the glue and the archive.
+CUDA_FLAVOR := $(BUILD)/.flavor-$(if $(NVCC),cuda,cpu)
 TOOLS := tools/qinfer tools/calibrate
 EXAMPLES := examples/classify
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -41,7 +68,7 @@ ISA_avxvnni := -mavx2 -mfma -mf16c -mavxvnni
 ISA_avx512vnni := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 isa_flags = $(strip $(foreach i,avx512vnni avxvnni avx2 f16c,$(if $(filter %-$(i).c,$(1)),$(ISA_$(i)))))
 
-.PHONY: all lib tools examples tests test bench bench-kernels demo install clean deps
+.PHONY: all lib tools examples tests test bench bench-kernels demo install clean deps cuda-tests
 all: $(LIB) $(TOOLS) $(EXAMPLES)
 lib: $(LIB)
 
@@ -50,10 +77,19 @@ $(BUILD)/%.o: %.c
 	@$(if $(Q),echo "  CC $<")
 	$(Q)$(CC) $(CFLAGS_ALL) $(call isa_flags,$<) -MMD -MP -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC $<")
+	$(Q)$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
+
+$(CUDA_FLAVOR):
+	@mkdir -p $(dir $@) && rm -f $(BUILD)/.flavor-* && touch $@
+$(BUILD)/lib/runtime/backend_cuda_glue.o: $(CUDA_FLAVOR)
+
+$(LIB): $(LIB_OBJ) $(CUDA_FLAVOR)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR $@")
-	$(Q)rm -f $@ && $(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $(filter %.o,$^)
 
 QINFER_SRC := tools/qinfer.c tools/npy.c tools/image.c tools/eval_imagenet.c
 tools/qinfer: $(QINFER_SRC) $(wildcard tools/*.h) $(LIB)
@@ -66,7 +102,7 @@ tools/calibrate: $(CALIB_SRC) $(wildcard tools/*.h) $(LIB)
 examples/classify: examples/classify.c tools/image.c tools/image.h $(LIB)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) examples/classify.c tools/image.c -o $@ $(LIB) $(LDLIBS) $(IMG_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -Itests/unit $< -o $@ $(LIB) $(LDLIBS)
 
@@ -78,7 +114,20 @@ $(BUILD)/tests/onnx_node_runner: tests/conformance/onnx_node_runner.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) $< -o $@ $(LIB) $(LDLIBS)
 
-tests: $(UNIT_BIN) $(BUILD)/tests/onnx_node_runner
+# tests/cuda: the host check of the CUDA kernels' arithmetic runs in every
+# build; the GPU test and benchmark are built with nvcc and run by
+# tests/cuda/run.sh on a machine with a GPU (they need no OpenBLAS).
+$(BUILD)/tests/test_cuda_elem: tests/cuda/test_cuda_elem.c cuda/elem.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -I. -Itests/unit $< -o $@ $(LIB) $(LDLIBS)
+
+$(BUILD)/cuda-tests/%: tests/cuda/%.c cuda/qi_cuda.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -I. -Itests/unit $< -o $@ $(LIB) $(CUDA_LDLIBS) -lpthread -lm
+
+cuda-tests: $(CUDA_TEST_BIN)
+
+tests: $(UNIT_BIN) $(BUILD)/tests/onnx_node_runner $(BUILD)/tests/test_cuda_elem $(CUDA_TEST_BIN)
 
 deps:
 	@tools/setup-deps.sh
@@ -105,6 +154,6 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' qinfer.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/qinfer.pc
 
 clean:
-	rm -rf build build-san lib/libqinfer.a $(TOOLS) $(EXAMPLES)
+	rm -rf build build-san build-fuzz build-tsan lib/libqinfer.a $(TOOLS) $(EXAMPLES)
 
 -include $(LIB_OBJ:.o=.d)

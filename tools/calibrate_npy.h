@@ -1,8 +1,7 @@
-/* Streaming .npy access for `calibrate`: parse only the header, then read
- * any byte range of the data, so that a batch file of N samples is fed one
- * sample at a time instead of loaded whole (tools/npy.c reads whole files).
- * Same format rules as tools/npy.c: versions 1.0-3.0, little-endian, C
- * order. Candidate to move into tools/npy.c as qi_npy_open/qi_npy_read. */
+/* Streaming .npy access for `calibrate`: parse only the header (with
+ * tools/npy.c's qi_npy_read_header), then read any byte range of the data,
+ * so that a batch file of N samples is fed one sample at a time instead of
+ * loaded whole (qi_npy_load reads whole files). */
 #ifndef QI_TOOLS_CALIBRATE_NPY_H
 #define QI_TOOLS_CALIBRATE_NPY_H
 

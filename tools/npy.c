@@ -57,9 +57,53 @@ static const char *dict_value(const char *hdr, const char *key) {
   return p;
 }
 
-qi_status qi_npy_parse(const uint8_t *buf, size_t len, qi_npy *out,
-                       qi_error *err) {
-  memset(out, 0, sizeof *out);
+/* The dict of header text `hdr`: dtype, shape and sizes into h, with the
+ * data capped at max_bytes. */
+static qi_status parse_dict(const char *hdr, uint64_t max_bytes,
+                            qi_npy_header *h, qi_error *err) {
+  const char *d = dict_value(hdr, "'descr'");
+  const char *f = dict_value(hdr, "'fortran_order'");
+  const char *s = dict_value(hdr, "'shape'");
+  if (!d || !f || !s || *d != '\'' || *s != '(')
+    return fail(err, QI_ERR_PARSE, "npy header lacks descr/fortran_order/shape");
+  char descr[8] = {0};
+  size_t i = 0;
+  for (d++; *d && *d != '\'' && i < sizeof descr - 1;) descr[i++] = *d++;
+  if (!descr_dtype(descr, &h->dtype))
+    return fail(err, QI_ERR_UNSUPPORTED, "npy: dtype '%s' not supported", descr);
+  if (strncmp(f, "False", 5) != 0)
+    return fail(err, QI_ERR_UNSUPPORTED, "npy: Fortran order not supported");
+  uint64_t count = 1;
+  s++;
+  for (;;) {
+    while (*s == ' ' || *s == ',') s++;
+    if (*s == ')') break;
+    if (*s < '0' || *s > '9')
+      return fail(err, QI_ERR_PARSE, "npy: malformed shape in header");
+    if (h->rank >= QI_MAX_RANK)
+      return fail(err, QI_ERR_UNSUPPORTED, "npy: rank above %d", QI_MAX_RANK);
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || v > ((unsigned long long)1 << 40))
+      return fail(err, QI_ERR_PARSE, "npy: dimension out of range");
+    h->shape[h->rank++] = (int64_t)v;
+    if (v && count > max_bytes / v)
+      return fail(err, QI_ERR_NOMEM, "npy: array too large");
+    count *= v;
+    s = end;
+  }
+  h->elem_size = dtype_size(h->dtype);
+  if (count > max_bytes / h->elem_size)
+    return fail(err, QI_ERR_NOMEM, "npy: array too large");
+  h->nbytes = count * h->elem_size;
+  return QI_OK;
+}
+
+qi_status qi_npy_read_header(const uint8_t *buf, size_t len,
+                             uint64_t file_size, uint64_t max_bytes,
+                             qi_npy_header *h, qi_error *err) {
+  memset(h, 0, sizeof *h);
   if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0)
     return fail(err, QI_ERR_PARSE, "npy: bad magic at byte 0");
   int major = buf[6];
@@ -76,56 +120,47 @@ qi_status qi_npy_parse(const uint8_t *buf, size_t len, qi_npy *out,
     return fail(err, QI_ERR_PARSE, "npy: unsupported version %d at byte 6",
                 major);
   }
-  if (hlen > len - hoff || hlen > 65536)
+  if (hlen > len - hoff || hlen > QI_NPY_MAX_PREFIX - 12)
     return fail(err, QI_ERR_PARSE,
                 "npy: header length %zu at byte 8 exceeds the file", hlen);
-  char hdr[65537];
+  char *hdr = malloc(hlen + 1);
+  if (!hdr) return fail(err, QI_ERR_NOMEM, "npy: out of memory");
   memcpy(hdr, buf + hoff, hlen);
   hdr[hlen] = '\0';
-  const char *d = dict_value(hdr, "'descr'");
-  const char *f = dict_value(hdr, "'fortran_order'");
-  const char *s = dict_value(hdr, "'shape'");
-  if (!d || !f || !s || *d != '\'' || *s != '(')
-    return fail(err, QI_ERR_PARSE, "npy: header lacks descr/fortran_order/shape");
-  char descr[8] = {0};
-  size_t i = 0;
-  for (d++; *d && *d != '\'' && i < sizeof descr - 1;) descr[i++] = *d++;
-  if (!descr_dtype(descr, &out->dtype))
-    return fail(err, QI_ERR_UNSUPPORTED, "npy: dtype '%s' not supported", descr);
-  if (strncmp(f, "False", 5) != 0)
-    return fail(err, QI_ERR_UNSUPPORTED, "npy: Fortran order not supported");
-  size_t count = 1;
-  s++;
-  for (;;) {
-    while (*s == ' ' || *s == ',') s++;
-    if (*s == ')') break;
-    if (*s < '0' || *s > '9')
-      return fail(err, QI_ERR_PARSE, "npy: malformed shape in header");
-    if (out->rank >= QI_MAX_RANK)
-      return fail(err, QI_ERR_UNSUPPORTED, "npy: rank above %d", QI_MAX_RANK);
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || v > ((unsigned long long)1 << 40))
-      return fail(err, QI_ERR_PARSE, "npy: dimension out of range");
-    out->shape[out->rank++] = (int64_t)v;
-    if (v && count > NPY_MAX_BYTES / v)
-      return fail(err, QI_ERR_NOMEM, "npy: array too large");
-    count *= (size_t)v;
-    s = end;
-  }
-  size_t es = dtype_size(out->dtype);
-  if (count > NPY_MAX_BYTES / es)
-    return fail(err, QI_ERR_NOMEM, "npy: array too large");
-  out->nbytes = count * es;
-  size_t doff = hoff + hlen;
-  if (len - doff < out->nbytes)
+  qi_status st = parse_dict(hdr, max_bytes, h, err);
+  free(hdr);
+  if (st != QI_OK) return st;
+  h->data_offset = hoff + hlen;
+  if (file_size - h->data_offset < h->nbytes)
     return fail(err, QI_ERR_PARSE,
-                "npy: data needs %zu bytes from byte %zu, file has %zu",
-                out->nbytes, doff, len - doff);
+                "truncated npy: data needs %llu bytes from byte %llu, file "
+                "has %llu",
+                (unsigned long long)h->nbytes,
+                (unsigned long long)h->data_offset,
+                (unsigned long long)(file_size - h->data_offset));
+  return QI_OK;
+}
+
+void qi_npy_error_path(qi_error *err, const char *path) {
+  if (!err) return;
+  char msg[sizeof err->message];
+  snprintf(msg, sizeof msg, "%s", err->message);
+  snprintf(err->message, sizeof err->message, "%.200s: %.300s", path, msg);
+}
+
+qi_status qi_npy_parse(const uint8_t *buf, size_t len, qi_npy *out,
+                       qi_error *err) {
+  memset(out, 0, sizeof *out);
+  qi_npy_header h;
+  qi_status st = qi_npy_read_header(buf, len, len, NPY_MAX_BYTES, &h, err);
+  if (st != QI_OK) return st;
+  out->dtype = h.dtype;
+  out->rank = h.rank;
+  memcpy(out->shape, h.shape, sizeof out->shape);
+  out->nbytes = (size_t)h.nbytes;
   out->data = malloc(out->nbytes ? out->nbytes : 1);
   if (!out->data) return fail(err, QI_ERR_NOMEM, "npy: out of memory");
-  memcpy(out->data, buf + doff, out->nbytes);
+  memcpy(out->data, buf + h.data_offset, out->nbytes);
   return QI_OK;
 }
 
@@ -151,11 +186,7 @@ qi_status qi_npy_load(const char *path, qi_npy *out, qi_error *err) {
   qi_status st = got == (size_t)sz ? qi_npy_parse(buf, got, out, err)
                                    : fail(err, QI_ERR_IO, "short read on '%s'", path);
   free(buf);
-  if (st != QI_OK && err) {
-    char msg[sizeof err->message];
-    snprintf(msg, sizeof msg, "%s", err->message);
-    snprintf(err->message, sizeof err->message, "%.200s: %.300s", path, msg);
-  }
+  if (st != QI_OK) qi_npy_error_path(err, path);
   return st;
 }
 

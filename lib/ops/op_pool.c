@@ -2,15 +2,8 @@
  * MaxPool, AveragePool (1-D, 2-D, 3-D), GlobalAveragePool, GlobalMaxPool,
  * FP32, NCHW.
  *
- * Per spatial dim, with the dilated window dk = (k - 1) * d + 1:
- *   explicit pads / VALID: out = floor((in + pb + pe - dk) / s) + 1, or with
- *     ceil_mode ceil(...) + 1, less one if the last window would start at or
- *     beyond in + pb (it must start inside the input or the left padding:
- *     the PyTorch / ONNX reference rule);
- *   SAME_UPPER / SAME_LOWER: out = ceil(in / s), total pad
- *     max(0, (out - 1) * s + dk - in), the odd element at the end (UPPER) or
- *     the beginning (LOWER).
- * Window o starts at o * s - pb. MaxPool takes the max over taps inside the
+ * Output lengths and pads per spatial dim as pool_geom.h writes them down
+ * (VALID: explicit pads of 0). Window o starts at o * s - pb. MaxPool takes the max over taps inside the
  * input (NaN propagates). AveragePool divides the sum of taps inside the
  * input by their count, or with count_include_pad by the count of taps inside
  * the padded extent [-pb, in + pe): so a ceil_mode window that runs past the
@@ -29,9 +22,8 @@
 
 #include "ops/norm_dispatch.h"
 #include "ops/op.h"
+#include "ops/pool_geom.h"
 
-#define POOL_MAX_SPATIAL 3
-#define POOL_ATTR_LIMIT ((int64_t)1 << 30) /* bound on kernel/stride/pad */
 /* Fast path bound on the row buffer and kernel extents: scratch stays
  * below 6 MiB per thread (AveragePool: two row buffers and a row of
  * reciprocal counts, in doubles). */
@@ -255,34 +247,6 @@ static qi_status fast_pool_run(const qi_run_ctx *ctx, const qi_node *n,
   return QI_OK;
 }
 
-/* Reads an INTS attribute of exactly `want` values in [lo, hi], or fills
- * `def` when absent. */
-static qi_status ints_attr(const qi_node *n, const char *name, int want,
-                           int64_t lo, int64_t hi, int64_t def, int required,
-                           int64_t *vals, qi_error *err) {
-  const int64_t *v;
-  int cnt = qi_attr_ints(n, name, &v);
-  if (cnt < 0) {
-    if (required)
-      return qi_fail(err, QI_ERR_PARSE, "node '%s' (%s): attribute %s missing",
-                     n->name, n->op_type, name);
-    for (int i = 0; i < want; i++) vals[i] = def;
-    return QI_OK;
-  }
-  if (cnt != want)
-    return qi_fail(err, QI_ERR_PARSE,
-                   "node '%s' (%s): attribute %s has %d values, expected %d",
-                   n->name, n->op_type, name, cnt, want);
-  for (int i = 0; i < want; i++) {
-    if (v[i] < lo || v[i] > hi)
-      return qi_fail(err, QI_ERR_PARSE,
-                     "node '%s' (%s): attribute %s[%d] = %lld out of range",
-                     n->name, n->op_type, name, i, (long long)v[i]);
-    vals[i] = v[i];
-  }
-  return QI_OK;
-}
-
 static qi_status in_shape_ok(const qi_node *n, const qi_shape *x, int min_rank,
                              qi_error *err) {
   if (!x || x->rank < min_rank)
@@ -300,19 +264,16 @@ static qi_status pool_plan_make(const qi_node *n, const qi_shape *x,
   memset(p, 0, sizeof *p);
   QI_TRY(in_shape_ok(n, x, 3, err));
   int sr = x->rank - 2;
-  if (sr > POOL_MAX_SPATIAL)
+  if (sr > QI_POOL_MAX_SPATIAL)
     return qi_fail(err, QI_ERR_UNSUPPORTED,
                    "node '%s' (%s): %d spatial dims, at most %d supported",
-                   n->name, n->op_type, sr, POOL_MAX_SPATIAL);
+                   n->name, n->op_type, sr, QI_POOL_MAX_SPATIAL);
   p->sr = sr;
   p->is_max = strcmp(n->op_type, "MaxPool") == 0;
   p->count_pad = !p->is_max && qi_attr_int(n, "count_include_pad", 0) != 0;
   p->planes = x->d[0] * x->d[1];
-  int64_t k[3], s[3], d[3], pads[6];
-  QI_TRY(ints_attr(n, "kernel_shape", sr, 1, POOL_ATTR_LIMIT, 1, 1, k, err));
-  QI_TRY(ints_attr(n, "strides", sr, 1, POOL_ATTR_LIMIT, 1, 0, s, err));
-  QI_TRY(ints_attr(n, "dilations", sr, 1, POOL_ATTR_LIMIT, 1, 0, d, err));
-  QI_TRY(ints_attr(n, "pads", 2 * sr, 0, POOL_ATTR_LIMIT, 0, 0, pads, err));
+  qi_pool_window w;
+  QI_TRY(qi_pool_window_read(n, sr, &w, err));
   const char *auto_pad = qi_attr_str(n, "auto_pad", "NOTSET");
   int same_upper = strcmp(auto_pad, "SAME_UPPER") == 0;
   int same_lower = strcmp(auto_pad, "SAME_LOWER") == 0;
@@ -320,7 +281,6 @@ static qi_status pool_plan_make(const qi_node *n, const qi_shape *x,
   if (!same_upper && !same_lower && !valid && strcmp(auto_pad, "NOTSET") != 0)
     return qi_fail(err, QI_ERR_PARSE, "node '%s' (%s): bad auto_pad '%s'",
                    n->name, n->op_type, auto_pad);
-  int ceil_mode = qi_attr_int(n, "ceil_mode", 0) != 0;
   p->out_shape = *x;
   int off = 3 - sr;
   for (int i = 0; i < 3; i++) {
@@ -328,31 +288,27 @@ static qi_status pool_plan_make(const qi_node *n, const qi_shape *x,
     p->pb[i] = p->pe[i] = 0;
   }
   for (int i = 0; i < sr; i++) {
-    int64_t in = x->d[2 + i], dk = (k[i] - 1) * d[i] + 1, out, pb, pe;
+    int64_t in = x->d[2 + i], out, pb, pe;
     if (same_upper || same_lower) {
-      out = div_ceil(in, s[i]);
-      int64_t total = (out - 1) * s[i] + dk - in;
-      if (total < 0) total = 0;
-      pb = same_upper ? total / 2 : total - total / 2;
-      pe = total - pb;
+      qi_pool_same_pads(in, w.k[i], w.s[i], w.d[i], same_upper, &out, &pb,
+                        &pe);
     } else {
-      pb = valid ? 0 : pads[i];
-      pe = valid ? 0 : pads[sr + i];
-      int64_t span = in + pb + pe - dk;
-      if (span < 0)
+      pb = valid ? 0 : w.pb[i];
+      pe = valid ? 0 : w.pe[i];
+      out = qi_pool_out_len(in, w.k[i], w.s[i], w.d[i], pb, pe, w.ceil_mode);
+      if (out < 0)
         return qi_fail(err, QI_ERR_SHAPE,
                        "node '%s' (%s): window %lld exceeds padded input %lld "
                        "in spatial dim %d",
-                       n->name, n->op_type, (long long)dk,
+                       n->name, n->op_type,
+                       (long long)((w.k[i] - 1) * w.d[i] + 1),
                        (long long)(in + pb + pe), i);
-      out = (ceil_mode ? div_ceil(span, s[i]) : span / s[i]) + 1;
-      if (ceil_mode && (out - 1) * s[i] >= in + pb) out--;
     }
     p->in[off + i] = in;
     p->out[off + i] = out;
-    p->k[off + i] = k[i];
-    p->s[off + i] = s[i];
-    p->d[off + i] = d[i];
+    p->k[off + i] = w.k[i];
+    p->s[off + i] = w.s[i];
+    p->d[off + i] = w.d[i];
     p->pb[off + i] = pb;
     p->pe[off + i] = pe;
     p->out_shape.d[2 + i] = out;

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "ops/op.h"
-#include "ops/qop_elt_util.h"
+#include "ops/qop_util.h"
 
 /* Elements per task unit of the flat forms: whole cache lines per task. */
 #define QBIN_BLOCK 64
@@ -53,8 +53,8 @@ static qi_status qbin_form_of(const qi_node *n, const qi_shape *a,
                    "node '%s' (%s): input shapes %s and %s do not broadcast",
                    n->name, n->op_type, qi_shape_str(a, sa, sizeof sa),
                    qi_shape_str(b, sb, sizeof sb));
-  int64_t na = qi_qelt_op_numel(a), nb = qi_qelt_op_numel(b);
-  f->n = qi_qelt_op_numel(&f->out);
+  int64_t na = qi_qop_numel(a), nb = qi_qop_numel(b);
+  f->n = qi_qop_numel(&f->out);
   if (na < 0 || nb < 0 || f->n < 0)
     return qi_fail(err, QI_ERR_SHAPE,
                    "node '%s' (%s): shapes unknown or too large", n->name,
@@ -99,13 +99,13 @@ static qi_status qbin_check(const qi_graph *g, const qi_node *n,
   (void)g;
   int32_t qmin, qmax;
   QI_TRY(qi_check_inputs(n, 2, 2, err));
-  QI_TRY(qi_qelt_op_check_one_output(n, err));
-  return qi_qelt_op_clamp(n, &qmin, &qmax, err);
+  QI_TRY(qi_qop_check_one_output(n, err));
+  return qi_qop_clamp_attrs(n, &qmin, &qmax, err);
 }
 
 static qi_status qbin_infer(qi_graph *g, qi_node *n, qi_error *err) {
   QI_TRY(qbin_check(g, n, err));
-  QI_TRY(qi_qelt_op_check_u8_inputs(g, n, err));
+  QI_TRY(qi_qop_check_u8_inputs(g, n, err));
   qbin_form f;
   QI_TRY(qbin_form_of(n, qi_in_shape(g, n, 0), qi_in_shape(g, n, 1), &f, err));
   qi_set_output(g, n, 0, QI_UINT8, &f.out);
@@ -116,15 +116,15 @@ static void qbin_free_state(void *state) { free(state); }
 
 static qi_status qbin_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
   QI_TRY(qbin_check(g, n, err));
-  QI_TRY(qi_qelt_op_check_u8_inputs(g, n, err));
+  QI_TRY(qi_qop_check_u8_inputs(g, n, err));
   qbin_form f;
   QI_TRY(qbin_form_of(n, qi_in_shape(g, n, 0), qi_in_shape(g, n, 1), &f, err));
   qi_u8_quant qa, qb, qy;
   int32_t qmin, qmax;
-  QI_TRY(qi_qelt_op_in_quant(g, n, 0, &qa, err));
-  QI_TRY(qi_qelt_op_in_quant(g, n, 1, &qb, err));
-  QI_TRY(qi_qelt_op_out_quant(g, n, 0, &qy, err));
-  QI_TRY(qi_qelt_op_clamp(n, &qmin, &qmax, err));
+  QI_TRY(qi_qop_in_quant(g, n, 0, &qa, err));
+  QI_TRY(qi_qop_in_quant(g, n, 1, &qb, err));
+  QI_TRY(qi_qop_out_quant(g, n, &qy, err));
+  QI_TRY(qi_qop_clamp_attrs(n, &qmin, &qmax, err));
   if (f.swap) { /* the kernel's a is the full operand */
     qi_u8_quant t = qa;
     qa = qb;
@@ -134,7 +134,7 @@ static qi_status qbin_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
   if (!s)
     return qi_fail(err, QI_ERR_NOMEM, "node '%s' (%s): out of memory",
                    n->name, n->op_type);
-  const qi_qelt_config *cfg = qi_qelt_op_config();
+  const qi_qelt_config *cfg = qi_qop_qelt_config();
   s->f = f;
   if (is_mul(n)) {
     s->fn = cfg->mul;
@@ -162,7 +162,7 @@ static void qbin_task(void *arg, size_t task, int thread) {
   const qbin_job *j = arg;
   const qbin_form *f = &j->s->f;
   size_t u0, u1;
-  qi_qelt_op_task_range(task, j->per_task, j->units, &u0, &u1);
+  qi_qop_task_range(task, j->per_task, j->units, &u0, &u1);
   if (u0 >= u1) return;
   if (f->bcast == QI_U8_BCAST_ROW) { /* units are rows */
     size_t c = (size_t)f->c, off = u0 * c;
@@ -177,25 +177,24 @@ static void qbin_task(void *arg, size_t task, int thread) {
 
 static qi_status qbin_run(const qi_run_ctx *ctx, const qi_node *n,
                           const qi_buf *in, qi_buf *out) {
-  QI_TRY(qi_qelt_op_run_prepared(ctx, n));
+  QI_TRY(qi_qop_run_prepared(ctx, n));
   const qbin_state *s = n->state;
   const qbin_form *f = &s->f;
   int full = f->swap ? 1 : 0;
-  QI_TRY(qi_qelt_op_run_buf(ctx, n, &in[full], "input", full, f->n));
-  QI_TRY(qi_qelt_op_run_buf(ctx, n, &in[1 - full], "input", 1 - full,
-                            f->n_small));
-  QI_TRY(qi_qelt_op_run_buf(ctx, n, &out[0], "output", 0, f->n));
+  QI_TRY(qi_qop_run_buf(ctx, n, &in[full], "input", full, f->n));
+  QI_TRY(qi_qop_run_buf(ctx, n, &in[1 - full], "input", 1 - full,
+                         f->n_small));
+  QI_TRY(qi_qop_run_buf(ctx, n, &out[0], "output", 0, f->n));
   if (f->n == 0) return QI_OK;
   qbin_job j = {.s = s, .a = in[full].data, .b = in[1 - full].data,
                 .y = out[0].data};
   size_t ntasks;
   if (f->bcast == QI_U8_BCAST_ROW) {
     j.units = (size_t)(f->n / f->c);
-    ntasks = qi_qelt_op_split(j.units, (double)f->c, ctx->nthreads,
-                              &j.per_task);
+    ntasks = qi_qop_split(j.units, (double)f->c, ctx->nthreads, &j.per_task);
   } else {
     j.units = ((size_t)f->n + QBIN_BLOCK - 1) / QBIN_BLOCK;
-    ntasks = qi_qelt_op_split(j.units, QBIN_BLOCK, ctx->nthreads, &j.per_task);
+    ntasks = qi_qop_split(j.units, QBIN_BLOCK, ctx->nthreads, &j.per_task);
   }
   qi_pool_run(ctx->pool, qbin_task, &j, ntasks);
   return QI_OK;

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "ops/op.h"
-#include "ops/qop_elt_util.h"
+#include "ops/qop_util.h"
 
 /* Shortest segment of a chunk worth a task of its own. */
 #define QCAT_MIN_SEGMENT 4096
@@ -66,15 +66,15 @@ static qi_status qcat_check(const qi_graph *g, const qi_node *n,
   if (!qi_attr_find(n, "axis"))
     return qi_fail(err, QI_ERR_PARSE, "node '%s' (%s): attribute axis "
                    "missing", n->name, n->op_type);
-  QI_TRY(qi_qelt_op_check_one_output(n, err));
-  return qi_qelt_op_clamp(n, &qmin, &qmax, err);
+  QI_TRY(qi_qop_check_one_output(n, err));
+  return qi_qop_clamp_attrs(n, &qmin, &qmax, err);
 }
 
 /* Output shape and axis from the graph's input shapes. */
 static qi_status qcat_shape(const qi_graph *g, const qi_node *n, qi_shape *out,
                             int *axis, qi_error *err) {
   QI_TRY(qcat_check(g, n, err));
-  QI_TRY(qi_qelt_op_check_u8_inputs(g, n, err));
+  QI_TRY(qi_qop_check_u8_inputs(g, n, err));
   const qi_shape *s0 = qi_in_shape(g, n, 0);
   QI_TRY(qcat_axis(n, s0->rank, axis, err));
   *out = *s0;
@@ -94,7 +94,7 @@ static qi_status qcat_shape(const qi_graph *g, const qi_node *n, qi_shape *out,
     }
     out->d[*axis] += s->d[*axis]; /* each <= 2^46: no overflow */
   }
-  if (qi_qelt_op_numel(out) < 0)
+  if (qi_qop_numel(out) < 0)
     return qi_fail(err, QI_ERR_SHAPE, "node '%s' (%s): output too large",
                    n->name, n->op_type);
   return QI_OK;
@@ -116,8 +116,8 @@ static qi_status qcat_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
   QI_TRY(qcat_shape(g, n, &out, &axis, err));
   qi_u8_quant qy;
   int32_t qmin, qmax;
-  QI_TRY(qi_qelt_op_out_quant(g, n, 0, &qy, err));
-  QI_TRY(qi_qelt_op_clamp(n, &qmin, &qmax, err));
+  QI_TRY(qi_qop_out_quant(g, n, &qy, err));
+  QI_TRY(qi_qop_clamp_attrs(n, &qmin, &qmax, err));
   qcat_state *s =
       calloc(1, sizeof *s + (size_t)n->nin * sizeof(qcat_input));
   if (!s)
@@ -126,15 +126,14 @@ static qi_status qcat_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
   size_t rows = 1, inner = 1;
   for (int i = 0; i < axis; i++) rows *= (size_t)out.d[i];
   for (int i = axis + 1; i < out.rank; i++) inner *= (size_t)out.d[i];
-  s->fn = qi_qelt_op_config()->concat;
+  s->fn = qi_qop_qelt_config()->concat;
   s->rows = rows;
   s->row_bytes = (size_t)out.d[axis] * inner;
   s->nin = n->nin;
-  qi_u8_out o = qi_u8_out_make(qy.zero, qmin, qmax);
   size_t offset = 0;
   for (int k = 0; k < n->nin; k++) {
     qi_u8_quant qx;
-    qi_status st = qi_qelt_op_in_quant(g, n, k, &qx, err);
+    qi_status st = qi_qop_in_quant(g, n, k, &qx, err);
     if (st != QI_OK) {
       free(s);
       return st;
@@ -143,10 +142,7 @@ static qi_status qcat_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
     in->chunk = (size_t)qi_in_shape(g, n, k)->d[axis] * inner;
     in->offset = offset;
     offset += in->chunk;
-    /* The multiplier is rounded to float once, from double. */
-    float mxy = (float)(qx.scale / qy.scale);
-    in->copy = qi_u8_requant_is_identity(qx.zero, mxy, &o);
-    if (!in->copy) qi_u8_requant_table(qx.zero, mxy, &o, in->table);
+    in->copy = !qi_qop_requant_table(qx, qy, qmin, qmax, in->table);
   }
   qcat_free_state(n->state);
   n->state = s;
@@ -166,7 +162,7 @@ static void qcat_task(void *arg, size_t task, int thread) {
   const qcat_job *j = arg;
   const qcat_state *s = j->s;
   size_t u0, u1;
-  qi_qelt_op_task_range(task, j->per_task, j->units, &u0, &u1);
+  qi_qop_task_range(task, j->per_task, j->units, &u0, &u1);
   if (u0 >= u1) return;
   if (j->nseg == 1) { /* units are rows: one kernel call per input */
     for (int k = 0; k < s->nin; k++) {
@@ -195,17 +191,17 @@ static void qcat_task(void *arg, size_t task, int thread) {
 
 static qi_status qcat_run(const qi_run_ctx *ctx, const qi_node *n,
                           const qi_buf *in, qi_buf *out) {
-  QI_TRY(qi_qelt_op_run_prepared(ctx, n));
+  QI_TRY(qi_qop_run_prepared(ctx, n));
   const qcat_state *s = n->state;
   for (int k = 0; k < s->nin; k++)
-    QI_TRY(qi_qelt_op_run_buf(ctx, n, &in[k], "input", k,
-                              (int64_t)(s->rows * s->in[k].chunk)));
-  QI_TRY(qi_qelt_op_run_buf(ctx, n, &out[0], "output", 0,
-                            (int64_t)(s->rows * s->row_bytes)));
+    QI_TRY(qi_qop_run_buf(ctx, n, &in[k], "input", k,
+                           (int64_t)(s->rows * s->in[k].chunk)));
+  QI_TRY(qi_qop_run_buf(ctx, n, &out[0], "output", 0,
+                         (int64_t)(s->rows * s->row_bytes)));
   if (s->rows == 0 || s->row_bytes == 0) return QI_OK;
   qcat_job j = {.s = s, .in = in, .y = out[0].data, .nseg = 1};
   int nthreads = ctx->nthreads > 1 ? ctx->nthreads : 1;
-  size_t want = (size_t)nthreads * QI_QELT_OP_TASKS_PER_THREAD;
+  size_t want = (size_t)nthreads * QI_QOP_TASKS_PER_THREAD;
   if (nthreads > 1 && s->rows < want) {
     size_t max_chunk = 0;
     for (int k = 0; k < s->nin; k++)
@@ -215,7 +211,7 @@ static qi_status qcat_run(const qi_run_ctx *ctx, const qi_node *n,
     j.nseg = nseg < cap ? nseg : (cap > 1 ? cap : 1);
   }
   j.units = s->rows * j.nseg;
-  size_t ntasks = qi_qelt_op_split(
+  size_t ntasks = qi_qop_split(
       j.units, (double)s->row_bytes / (double)j.nseg, nthreads, &j.per_task);
   qi_pool_run(ctx->pool, qcat_task, &j, ntasks);
   return QI_OK;

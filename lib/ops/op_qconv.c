@@ -88,9 +88,7 @@ static qi_status qconv_check(const qi_graph *g, const qi_node *n,
                              qi_error *err) {
   (void)g;
   QI_TRY(qi_check_inputs(n, 2, 4, err));
-  if (n->nout != 1 || n->out[0] < 0)
-    return qi_fail(err, QI_ERR_PARSE, "node '%s' (QiQConv): needs one output",
-                   n->name);
+  QI_TRY(qi_qop_check_one_output(n, err));
   qconv_attrs a;
   QI_TRY(attrs_read(n, &a, err));
   if (a.out_f32 && has_residual(n))
@@ -174,15 +172,21 @@ static int same_shape(const qi_shape *a, const qi_shape *b) {
   return 1;
 }
 
-static qi_status qconv_infer(qi_graph *g, qi_node *n, qi_error *err) {
+/* The node checked, its attributes and the driver's geometry, as infer and
+ * prepare both need them. */
+static qi_status plan(const qi_graph *g, const qi_node *n, qconv_attrs *a,
+                      qi_u8s8_conv_params *p, qi_error *err) {
   QI_TRY(qconv_check(g, n, err));
-  qconv_attrs a;
-  QI_TRY(attrs_read(n, &a, err));
+  QI_TRY(attrs_read(n, a, err));
   QI_TRY(qi_qop_expect_dtype(g, n, 0, QI_UINT8, "input x", err));
   QI_TRY(qi_qop_expect_dtype(g, n, 1, QI_INT8, "weights W", err));
+  return geometry(n, qi_in_shape(g, n, 0), qi_in_shape(g, n, 1), a, p, err);
+}
+
+static qi_status qconv_infer(qi_graph *g, qi_node *n, qi_error *err) {
+  qconv_attrs a;
   qi_u8s8_conv_params p;
-  QI_TRY(geometry(n, qi_in_shape(g, n, 0), qi_in_shape(g, n, 1), &a, &p,
-                  err));
+  QI_TRY(plan(g, n, &a, &p, err));
   const qi_shape *b = qi_in_shape(g, n, 2);
   if (b) {
     QI_TRY(qi_qop_expect_dtype(g, n, 2, QI_INT32, "bias B", err));
@@ -219,11 +223,11 @@ static void qconv_free_state(void *state) {
 static qi_status pack(const qi_graph *g, const qi_node *n,
                       const qconv_attrs *a, qi_u8s8_conv_params *p,
                       float *mult, qconv_state *s, qi_error *err) {
-  qi_qop_act_quant qx, qy = {0.0f, 0}, qr = {0.0f, 0};
-  QI_TRY(qi_qop_in_quant(g, n, 0, "input x", &qx, err));
+  qi_u8_quant qx, qy = {0.0, 0}, qr = {0.0, 0};
+  QI_TRY(qi_qop_in_quant(g, n, 0, &qx, err));
   if (!a->out_f32) QI_TRY(qi_qop_out_quant(g, n, &qy, err));
-  if (s->has_res) QI_TRY(qi_qop_in_quant(g, n, 3, "residual R", &qr, err));
-  p->za = qx.zp;
+  if (s->has_res) QI_TRY(qi_qop_in_quant(g, n, 3, &qr, err));
+  p->za = qx.zero;
   const int64_t wcount = p->c_out * (p->c_in / p->groups) * p->kh * p->kw;
   const qi_tensor *wt, *bt = NULL;
   QI_TRY(qi_qop_const_input(g, n, 1, QI_INT8, wcount, "weights W", &wt,
@@ -238,13 +242,13 @@ static qi_status pack(const qi_graph *g, const qi_node *n,
   s->rp = qi_requant_params_default();
   s->rp.out_f32 = a->out_f32;
   if (!a->out_f32) {
-    s->rp.zy = qy.zp;
+    s->rp.zy = qy.zero;
     s->rp.qmin = a->qmin;
     s->rp.qmax = a->qmax;
   }
   if (s->has_res) {
     QI_TRY(qi_qop_residual_mult(n, qr.scale, qy.scale, &s->rp.rmult, err));
-    s->rp.zr = qr.zp;
+    s->rp.zr = qr.zero;
     s->rp.ldr = (size_t)p->c_out;
   }
   qi_status st = qi_qconv_pack(p, wt->data, bias, mult, NULL, NULL, &s->pk, err);
@@ -254,14 +258,9 @@ static qi_status pack(const qi_graph *g, const qi_node *n,
 }
 
 static qi_status qconv_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
-  QI_TRY(qconv_check(g, n, err));
   qconv_attrs a;
-  QI_TRY(attrs_read(n, &a, err));
-  QI_TRY(qi_qop_expect_dtype(g, n, 0, QI_UINT8, "input x", err));
-  QI_TRY(qi_qop_expect_dtype(g, n, 1, QI_INT8, "weights W", err));
   qi_u8s8_conv_params p;
-  QI_TRY(geometry(n, qi_in_shape(g, n, 0), qi_in_shape(g, n, 1), &a, &p,
-                  err));
+  QI_TRY(plan(g, n, &a, &p, err));
   qconv_state *s = calloc(1, sizeof *s);
   float *mult = malloc(sizeof(float) * (size_t)p.c_out);
   if (!s || !mult) {
@@ -310,10 +309,8 @@ static size_t qconv_scratch_bytes(const qi_graph *g, const qi_node *n,
 
 static qi_status qconv_run(const qi_run_ctx *ctx, const qi_node *n,
                            const qi_buf *in, qi_buf *out) {
+  QI_TRY(qi_qop_run_prepared(ctx, n));
   const qconv_state *s = n->state;
-  if (!s)
-    return qi_fail(ctx->err, QI_ERR_INTERNAL,
-                   "node '%s' (QiQConv): run before prepare", n->name);
   const qi_shape *x = &in[0].shape;
   if (in[0].dtype != QI_UINT8 || !in[0].data || !out[0].data ||
       out[0].dtype != (s->rp.out_f32 ? QI_FLOAT32 : QI_UINT8) ||

@@ -23,7 +23,8 @@
 
 typedef struct qcvt_state {
   int layout;
-  qi_qop_act_quant q;
+  float scale; /* of the uint8 side */
+  int32_t zp;
   qi_qop_quantize_fn quantize;
   qi_qop_dequantize_fn dequantize;
 } qcvt_state;
@@ -36,9 +37,7 @@ static qi_status qcvt_check(const qi_graph *g, const qi_node *n,
                            qi_error *err) {
   (void)g;
   QI_TRY(qi_check_inputs(n, 1, 1, err));
-  if (n->nout != 1 || n->out[0] < 0)
-    return qi_fail(err, QI_ERR_PARSE, "node '%s' (%s): needs one output",
-                   n->name, n->op_type);
+  QI_TRY(qi_qop_check_one_output(n, err));
   int64_t layout;
   return qi_qop_int_attr(n, "layout", 0, 0, 1, &layout, err);
 }
@@ -77,10 +76,13 @@ static qi_status qcvt_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
   QI_TRY(qcvt_check(g, n, err));
   qcvt_state s;
   s.layout = (int)qi_attr_int(n, "layout", 0);
+  qi_u8_quant q;
   if (is_quantize(n))
-    QI_TRY(qi_qop_out_quant(g, n, &s.q, err));
+    QI_TRY(qi_qop_out_quant(g, n, &q, err));
   else
-    QI_TRY(qi_qop_in_quant(g, n, 0, "input", &s.q, err));
+    QI_TRY(qi_qop_in_quant(g, n, 0, &q, err));
+  s.scale = (float)q.scale; /* exact: read from a float */
+  s.zp = q.zero;
   qi_qop_convert_kernels(&s.quantize, &s.dequantize);
   qcvt_state *p = malloc(sizeof *p);
   if (!p)
@@ -111,10 +113,10 @@ static void convert_task(void *arg, size_t task, int thread) {
                                                       : QCVT_CHUNK);
     if (j->quant)
       s->quantize(len, (const float *)j->x + i0, (uint8_t *)j->y + i0, 1,
-                  s->q.scale, s->q.zp);
+                  s->scale, s->zp);
     else
       s->dequantize(len, (const uint8_t *)j->x + i0, 1, (float *)j->y + i0,
-                    s->q.scale, s->q.zp);
+                    s->scale, s->zp);
     return;
   }
   int64_t b = (int64_t)task / j->blocks;
@@ -126,20 +128,18 @@ static void convert_task(void *arg, size_t task, int thread) {
     int64_t packed = img + p0 * j->c + c;     /* NHWC element (b, p0, c) */
     if (j->quant)
       s->quantize(len, (const float *)j->x + planar, (uint8_t *)j->y + packed,
-                  (size_t)j->c, s->q.scale, s->q.zp);
+                  (size_t)j->c, s->scale, s->zp);
     else
       s->dequantize(len, (const uint8_t *)j->x + packed, (size_t)j->c,
-                    (float *)j->y + planar, s->q.scale, s->q.zp);
+                    (float *)j->y + planar, s->scale, s->zp);
   }
 }
 
 static qi_status qcvt_run(const qi_run_ctx *ctx, const qi_node *n,
                           const qi_buf *in, qi_buf *out) {
+  QI_TRY(qi_qop_run_prepared(ctx, n));
   const qcvt_state *s = n->state;
   int quant = is_quantize(n);
-  if (!s)
-    return qi_fail(ctx->err, QI_ERR_INTERNAL,
-                   "node '%s' (%s): run before prepare", n->name, n->op_type);
   if (in[0].dtype != (quant ? QI_FLOAT32 : QI_UINT8) ||
       out[0].dtype != (quant ? QI_UINT8 : QI_FLOAT32) || !in[0].data ||
       !out[0].data)

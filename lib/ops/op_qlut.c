@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 #include "ops/op.h"
-#include "ops/qop_elt_util.h"
+#include "ops/qop_util.h"
 #include "qlut/qlut.h"
 
 /* Bytes per task unit: whole cache lines per task. */
@@ -57,17 +57,14 @@ static qi_status qlut_act(const qi_node *n, qi_u8_act *act, qi_error *err) {
 static qi_status qlut_check(const qi_graph *g, const qi_node *n,
                             qi_error *err) {
   (void)g;
-  int32_t qmin, qmax;
   qi_u8_act act;
-  QI_TRY(qi_check_inputs(n, 1, 1, err));
-  QI_TRY(qi_qelt_op_check_one_output(n, err));
-  QI_TRY(qi_qelt_op_clamp(n, &qmin, &qmax, err));
+  QI_TRY(qi_qop_check_unary(n, err));
   return qlut_act(n, &act, err);
 }
 
 static qi_status qlut_infer(qi_graph *g, qi_node *n, qi_error *err) {
   QI_TRY(qlut_check(g, n, err));
-  QI_TRY(qi_qelt_op_check_u8_inputs(g, n, err));
+  QI_TRY(qi_qop_check_u8_inputs(g, n, err));
   qi_set_output(g, n, 0, QI_UINT8, qi_in_shape(g, n, 0));
   return QI_OK;
 }
@@ -76,21 +73,18 @@ static void qlut_free_state(void *state) { free(state); }
 
 static qi_status qlut_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
   QI_TRY(qlut_check(g, n, err));
-  QI_TRY(qi_qelt_op_check_u8_inputs(g, n, err));
+  QI_TRY(qi_qop_check_u8_inputs(g, n, err));
   qi_u8_act act;
-  qi_u8_quant qx, qy;
-  int32_t qmin, qmax;
+  qi_qop_unary_quant q;
   QI_TRY(qlut_act(n, &act, err));
-  QI_TRY(qi_qelt_op_in_quant(g, n, 0, &qx, err));
-  QI_TRY(qi_qelt_op_out_quant(g, n, 0, &qy, err));
-  QI_TRY(qi_qelt_op_clamp(n, &qmin, &qmax, err));
+  QI_TRY(qi_qop_unary_quant_of(g, n, &q, err));
   qlut_state *s = malloc(sizeof *s);
   if (!s)
     return qi_fail(err, QI_ERR_NOMEM, "node '%s' (%s): out of memory",
                    n->name, n->op_type);
-  s->fn = qi_qelt_op_config()->lut;
-  s->n = qi_qelt_op_numel(qi_in_shape(g, n, 0));
-  qi_u8_lut_build(&act, qx, qy, qmin, qmax, s->table);
+  s->fn = qi_qop_qelt_config()->lut;
+  s->n = qi_qop_numel(qi_in_shape(g, n, 0));
+  qi_u8_lut_build(&act, q.x, q.y, q.qmin, q.qmax, s->table);
   qlut_free_state(n->state);
   n->state = s;
   return QI_OK;
@@ -107,7 +101,7 @@ static void qlut_task(void *arg, size_t task, int thread) {
   (void)thread;
   const qlut_job *j = arg;
   size_t u0, u1;
-  qi_qelt_op_task_range(task, j->per_task, j->units, &u0, &u1);
+  qi_qop_task_range(task, j->per_task, j->units, &u0, &u1);
   size_t n = (size_t)j->s->n, e0 = u0 * QLUT_BLOCK, e1 = u1 * QLUT_BLOCK;
   if (e1 > n) e1 = n;
   if (e0 >= e1) return;
@@ -116,15 +110,15 @@ static void qlut_task(void *arg, size_t task, int thread) {
 
 static qi_status qlut_run(const qi_run_ctx *ctx, const qi_node *n,
                           const qi_buf *in, qi_buf *out) {
-  QI_TRY(qi_qelt_op_run_prepared(ctx, n));
+  QI_TRY(qi_qop_run_prepared(ctx, n));
   const qlut_state *s = n->state;
-  QI_TRY(qi_qelt_op_run_buf(ctx, n, &in[0], "input", 0, s->n));
-  QI_TRY(qi_qelt_op_run_buf(ctx, n, &out[0], "output", 0, s->n));
+  QI_TRY(qi_qop_run_buf(ctx, n, &in[0], "input", 0, s->n));
+  QI_TRY(qi_qop_run_buf(ctx, n, &out[0], "output", 0, s->n));
   if (s->n == 0) return QI_OK;
   qlut_job j = {.s = s, .x = in[0].data, .y = out[0].data};
   j.units = ((size_t)s->n + QLUT_BLOCK - 1) / QLUT_BLOCK;
-  size_t ntasks = qi_qelt_op_split(j.units, QLUT_BLOCK, ctx->nthreads,
-                                   &j.per_task);
+  size_t ntasks =
+      qi_qop_split(j.units, QLUT_BLOCK, ctx->nthreads, &j.per_task);
   qi_pool_run(ctx->pool, qlut_task, &j, ntasks);
   return QI_OK;
 }

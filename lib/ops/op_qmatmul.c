@@ -39,9 +39,7 @@ static qi_status qmm_check(const qi_graph *g, const qi_node *n,
                            qi_error *err) {
   (void)g;
   QI_TRY(qi_check_inputs(n, 2, 4, err));
-  if (n->nout != 1 || n->out[0] < 0)
-    return qi_fail(err, QI_ERR_PARSE,
-                   "node '%s' (QiQMatMul): needs one output", n->name);
+  QI_TRY(qi_qop_check_one_output(n, err));
   int32_t qmin, qmax;
   QI_TRY(qi_qop_clamp_attrs(n, &qmin, &qmax, err));
   int64_t f;
@@ -137,10 +135,10 @@ static void qmm_free_state(void *state) {
  * `mult` holds s->nout floats of scratch. */
 static qi_status pack(const qi_graph *g, const qi_node *n, int out_f32,
                       float *mult, qmm_state *s, qi_error *err) {
-  qi_qop_act_quant qa, qy = {0.0f, 0}, qr = {0.0f, 0};
-  QI_TRY(qi_qop_in_quant(g, n, 0, "input a", &qa, err));
+  qi_u8_quant qa, qy = {0.0, 0}, qr = {0.0, 0};
+  QI_TRY(qi_qop_in_quant(g, n, 0, &qa, err));
   if (!out_f32) QI_TRY(qi_qop_out_quant(g, n, &qy, err));
-  if (s->has_res) QI_TRY(qi_qop_in_quant(g, n, 3, "residual R", &qr, err));
+  if (s->has_res) QI_TRY(qi_qop_in_quant(g, n, 3, &qr, err));
   const qi_tensor *wt, *bt = NULL;
   QI_TRY(qi_qop_const_input(g, n, 1, QI_INT8, s->nout * s->k, "weights W",
                             &wt, err));
@@ -154,11 +152,11 @@ static qi_status pack(const qi_graph *g, const qi_node *n, int out_f32,
   s->rp.out_f32 = out_f32;
   if (!out_f32) {
     QI_TRY(qi_qop_clamp_attrs(n, &s->rp.qmin, &s->rp.qmax, err));
-    s->rp.zy = qy.zp;
+    s->rp.zy = qy.zero;
   }
   if (s->has_res) {
     QI_TRY(qi_qop_residual_mult(n, qr.scale, qy.scale, &s->rp.rmult, err));
-    s->rp.zr = qr.zp;
+    s->rp.zr = qr.zero;
     s->rp.ldr = (size_t)s->nout;
   }
   const qi_qgemm_config *cfg = NULL;
@@ -176,7 +174,7 @@ static qi_status pack(const qi_graph *g, const qi_node *n, int out_f32,
     return qi_fail(err, QI_ERR_NOMEM, "node '%s' (QiQMatMul): out of memory",
                    n->name);
   qi_status st = qi_qgemm_pack(cfg, s->nout, s->k, wt->data, (size_t)s->k,
-                               bt ? bt->data : NULL, qa.zp, mult, s->buf,
+                               bt ? bt->data : NULL, qa.zero, mult, s->buf,
                                bytes, &s->pk, err);
   if (st != QI_OK && err)
     qi_error_prefix(err, "node '%s' (QiQMatMul)", n->name);
@@ -239,10 +237,8 @@ static size_t qmm_scratch_bytes(const qi_graph *g, const qi_node *n,
 
 static qi_status qmm_run(const qi_run_ctx *ctx, const qi_node *n,
                          const qi_buf *in, qi_buf *out) {
+  QI_TRY(qi_qop_run_prepared(ctx, n));
   const qmm_state *s = n->state;
-  if (!s)
-    return qi_fail(ctx->err, QI_ERR_INTERNAL,
-                   "node '%s' (QiQMatMul): run before prepare", n->name);
   const qi_shape *a = &in[0].shape;
   if (in[0].dtype != QI_UINT8 || !in[0].data || !out[0].data ||
       out[0].dtype != (s->rp.out_f32 ? QI_FLOAT32 : QI_UINT8) ||

@@ -4,12 +4,8 @@
  * kernels/qpool/qpool.h (their header writes the arithmetic down).
  *
  * Attributes as ONNX, with auto_pad already resolved by lowering: pads are
- * explicit [top, left, bottom, right]. Per spatial dim, with the dilated
- * window dk = (k - 1) * d + 1 and pads pb (before) and pe (after):
- *   out = floor((in + pb + pe - dk) / s) + 1, or with ceil_mode ceil(...) + 1
- *   less one if that last window would start at or beyond in + pb (the
- *   ONNX / PyTorch rule: a window must start inside the input or the
- *   leading pad).
+ * explicit [top, left, bottom, right]; output lengths as pool_geom.h writes
+ * them down.
  * AveragePool's count_include_pad counts the taps inside [-pb, in + pe)
  * only, so ceil_mode overhang past the pads does not count.
  *
@@ -26,11 +22,11 @@
 #include <string.h>
 
 #include "ops/op.h"
-#include "ops/qop_elt_util.h"
+#include "ops/pool_geom.h"
+#include "ops/qop_util.h"
 #include "qlut/qlut.h"
 
-#define QPOOL_ATTR_LIMIT ((int64_t)1 << 30) /* kernel, stride, pad, dilation */
-#define QPOOL_GAP_CBLOCK 64                   /* channels per global task */
+#define QPOOL_GAP_CBLOCK 64 /* channels per global task */
 
 typedef enum qpool_kind { QPOOL_MAX, QPOOL_AVG, QPOOL_GLOBAL } qpool_kind;
 
@@ -54,43 +50,10 @@ static qpool_kind kind_of(const qi_node *n) {
   return QPOOL_GLOBAL;
 }
 
-/* An INTS attribute of exactly `want` values in [lo, hi], or `def` in every
- * entry when absent and not required. */
-static qi_status ints_attr(const qi_node *n, const char *name, int want,
-                           int64_t lo, int64_t hi, int64_t def, int required,
-                           int64_t *vals, qi_error *err) {
-  const int64_t *v;
-  int cnt = qi_attr_ints(n, name, &v);
-  if (cnt < 0) {
-    if (required)
-      return qi_fail(err, QI_ERR_PARSE, "node '%s' (%s): attribute %s missing",
-                     n->name, n->op_type, name);
-    for (int i = 0; i < want; i++) vals[i] = def;
-    return QI_OK;
-  }
-  if (cnt != want)
-    return qi_fail(err, QI_ERR_PARSE,
-                   "node '%s' (%s): attribute %s has %d values, expected %d",
-                   n->name, n->op_type, name, cnt, want);
-  for (int i = 0; i < want; i++) {
-    if (v[i] < lo || v[i] > hi)
-      return qi_fail(err, QI_ERR_PARSE,
-                     "node '%s' (%s): attribute %s[%d] = %lld out of range "
-                     "%lld..%lld",
-                     n->name, n->op_type, name, i, (long long)v[i],
-                     (long long)lo, (long long)hi);
-    vals[i] = v[i];
-  }
-  return QI_OK;
-}
-
 static qi_status qpool_check(const qi_graph *g, const qi_node *n,
                              qi_error *err) {
   (void)g;
-  int32_t qmin, qmax;
-  QI_TRY(qi_check_inputs(n, 1, 1, err));
-  QI_TRY(qi_qelt_op_check_one_output(n, err));
-  QI_TRY(qi_qelt_op_clamp(n, &qmin, &qmax, err));
+  QI_TRY(qi_qop_check_unary(n, err));
   if (kind_of(n) == QPOOL_GLOBAL) return QI_OK;
   const char *auto_pad = qi_attr_str(n, "auto_pad", "NOTSET");
   if (strcmp(auto_pad, "NOTSET") != 0)
@@ -98,27 +61,13 @@ static qi_status qpool_check(const qi_graph *g, const qi_node *n,
                    "node '%s' (%s): auto_pad '%s' (lowering must resolve it "
                    "into explicit pads)",
                    n->name, n->op_type, auto_pad);
-  int64_t v[4];
-  QI_TRY(ints_attr(n, "kernel_shape", 2, 1, QPOOL_ATTR_LIMIT, 1, 1, v, err));
-  if (v[0] * v[1] >= (int64_t)QI_U8_POOL_MAX_TAPS)
+  qi_pool_window w;
+  QI_TRY(qi_pool_window_read(n, 2, &w, err));
+  if (w.k[0] * w.k[1] >= (int64_t)QI_U8_POOL_MAX_TAPS)
     return qi_fail(err, QI_ERR_UNSUPPORTED,
                    "node '%s' (%s): kernel %lldx%lld has 2^23 taps or more",
-                   n->name, n->op_type, (long long)v[0], (long long)v[1]);
-  QI_TRY(ints_attr(n, "strides", 2, 1, QPOOL_ATTR_LIMIT, 1, 0, v, err));
-  QI_TRY(ints_attr(n, "dilations", 2, 1, QPOOL_ATTR_LIMIT, 1, 0, v, err));
-  QI_TRY(ints_attr(n, "pads", 4, 0, QPOOL_ATTR_LIMIT, 0, 0, v, err));
+                   n->name, n->op_type, (long long)w.k[0], (long long)w.k[1]);
   return QI_OK;
-}
-
-/* Output length of one spatial dim (file comment); -1 when the window does
- * not fit the padded input. */
-static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
-                       int64_t pe, int ceil_mode) {
-  int64_t span = in + pb + pe - ((k - 1) * d + 1);
-  if (span < 0) return -1;
-  int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-  if (ceil_mode && (out - 1) * s >= in + pb) out--;
-  return out;
 }
 
 /* Geometry and output shape from the node and its input shape. */
@@ -126,7 +75,7 @@ static qi_status qpool_geom(const qi_graph *g, const qi_node *n,
                             qi_u8_pool_geom *geo, qi_shape *out,
                             qi_error *err) {
   QI_TRY(qpool_check(g, n, err));
-  QI_TRY(qi_qelt_op_check_u8_inputs(g, n, err));
+  QI_TRY(qi_qop_check_u8_inputs(g, n, err));
   const qi_shape *x = qi_in_shape(g, n, 0);
   char sx[96];
   if (x->rank != 4)
@@ -150,39 +99,36 @@ static qi_status qpool_geom(const qi_graph *g, const qi_node *n,
     geo->s_h = geo->s_w = geo->d_h = geo->d_w = 1;
     return QI_OK;
   }
-  int64_t k[2], s[2], d[2], p[4];
-  QI_TRY(ints_attr(n, "kernel_shape", 2, 1, QPOOL_ATTR_LIMIT, 1, 1, k, err));
-  QI_TRY(ints_attr(n, "strides", 2, 1, QPOOL_ATTR_LIMIT, 1, 0, s, err));
-  QI_TRY(ints_attr(n, "dilations", 2, 1, QPOOL_ATTR_LIMIT, 1, 0, d, err));
-  QI_TRY(ints_attr(n, "pads", 4, 0, QPOOL_ATTR_LIMIT, 0, 0, p, err));
-  int ceil_mode = qi_attr_int(n, "ceil_mode", 0) != 0;
+  qi_pool_window w;
+  QI_TRY(qi_pool_window_read(n, 2, &w, err));
   for (int i = 0; i < 2; i++) {
-    int64_t o = out_len(x->d[1 + i], k[i], s[i], d[i], p[i], p[2 + i],
-                        ceil_mode);
+    int64_t o = qi_pool_out_len(x->d[1 + i], w.k[i], w.s[i], w.d[i], w.pb[i],
+                                w.pe[i], w.ceil_mode);
     if (o < 0)
       return qi_fail(err, QI_ERR_SHAPE,
                      "node '%s' (%s): window %lld (dilated) exceeds the "
                      "padded input %lld along %s",
-                     n->name, n->op_type, (long long)((k[i] - 1) * d[i] + 1),
-                     (long long)(x->d[1 + i] + p[i] + p[2 + i]),
+                     n->name, n->op_type,
+                     (long long)((w.k[i] - 1) * w.d[i] + 1),
+                     (long long)(x->d[1 + i] + w.pb[i] + w.pe[i]),
                      i ? "W" : "H");
     out->d[1 + i] = o;
   }
-  if (qi_qelt_op_numel(out) < 0)
+  if (qi_qop_numel(out) < 0)
     return qi_fail(err, QI_ERR_SHAPE, "node '%s' (%s): output too large",
                    n->name, n->op_type);
   geo->out_h = (size_t)out->d[1];
   geo->out_w = (size_t)out->d[2];
-  geo->k_h = (size_t)k[0];
-  geo->k_w = (size_t)k[1];
-  geo->s_h = (size_t)s[0];
-  geo->s_w = (size_t)s[1];
-  geo->d_h = (size_t)d[0];
-  geo->d_w = (size_t)d[1];
-  geo->pad_t = (size_t)p[0];
-  geo->pad_l = (size_t)p[1];
-  geo->pad_b = (size_t)p[2];
-  geo->pad_r = (size_t)p[3];
+  geo->k_h = (size_t)w.k[0];
+  geo->k_w = (size_t)w.k[1];
+  geo->s_h = (size_t)w.s[0];
+  geo->s_w = (size_t)w.s[1];
+  geo->d_h = (size_t)w.d[0];
+  geo->d_w = (size_t)w.d[1];
+  geo->pad_t = (size_t)w.pb[0];
+  geo->pad_l = (size_t)w.pb[1];
+  geo->pad_b = (size_t)w.pe[0];
+  geo->pad_r = (size_t)w.pe[1];
   return QI_OK;
 }
 
@@ -200,34 +146,27 @@ static qi_status qpool_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
   qi_u8_pool_geom geo;
   qi_shape out;
   QI_TRY(qpool_geom(g, n, &geo, &out, err));
-  qi_u8_quant qx, qy;
-  int32_t qmin, qmax;
-  QI_TRY(qi_qelt_op_in_quant(g, n, 0, &qx, err));
-  QI_TRY(qi_qelt_op_out_quant(g, n, 0, &qy, err));
-  QI_TRY(qi_qelt_op_clamp(n, &qmin, &qmax, err));
+  qi_qop_unary_quant q;
+  QI_TRY(qi_qop_unary_quant_of(g, n, &q, err));
   qpool_state *s = calloc(1, sizeof *s);
   if (!s)
     return qi_fail(err, QI_ERR_NOMEM, "node '%s' (%s): out of memory",
                    n->name, n->op_type);
-  const qi_qelt_config *cfg = qi_qelt_op_config();
+  const qi_qelt_config *cfg = qi_qop_qelt_config();
   s->kind = kind_of(n);
   s->batch = (size_t)out.d[0];
   s->g = geo;
-  s->in_numel = qi_qelt_op_numel(qi_in_shape(g, n, 0));
-  s->out_numel = qi_qelt_op_numel(&out);
+  s->in_numel = qi_qop_numel(qi_in_shape(g, n, 0));
+  s->out_numel = qi_qop_numel(&out);
   s->maxpool = cfg->maxpool;
   s->avgpool = cfg->avgpool;
   s->gap = cfg->gap;
   s->lut = cfg->lut;
-  s->p = qi_u8_avgpool_params_make(qx.scale, qx.zero, qy.scale, qy.zero, qmin,
-                                   qmax, qi_attr_int(n, "count_include_pad",
-                                                     0) != 0);
-  if (s->kind == QPOOL_MAX) {
-    qi_u8_out o = qi_u8_out_make(qy.zero, qmin, qmax);
-    float mxy = (float)(qx.scale / qy.scale);
-    s->requant = !qi_u8_requant_is_identity(qx.zero, mxy, &o);
-    if (s->requant) qi_u8_requant_table(qx.zero, mxy, &o, s->table);
-  }
+  s->p = qi_u8_avgpool_params_make(
+      q.x.scale, q.x.zero, q.y.scale, q.y.zero, q.qmin, q.qmax,
+      qi_attr_int(n, "count_include_pad", 0) != 0);
+  if (s->kind == QPOOL_MAX)
+    s->requant = qi_qop_requant_table(q.x, q.y, q.qmin, q.qmax, s->table);
   qpool_free_state(n->state);
   n->state = s;
   return QI_OK;
@@ -237,33 +176,24 @@ typedef struct qpool_job {
   const qpool_state *s;
   const uint8_t *x;
   uint8_t *y;
-  size_t cblocks; /* GLOBAL: channel blocks per image */
-  size_t units, per_task;
+  size_t cblocks;         /* GLOBAL: channel blocks per image */
+  size_t units, per_task; /* GLOBAL: units are (image, channel block) */
 } qpool_job;
 
-/* Units are (image, output row); consecutive rows of one image go to the
- * kernel in one call. */
-static void qpool_task(void *arg, size_t task, int thread) {
-  (void)thread;
+/* Output rows [r0, r1) of image b (qi_qop_run_rows). */
+static void qpool_rows(const void *arg, size_t b, size_t r0, size_t r1) {
   const qpool_job *j = arg;
   const qpool_state *s = j->s;
   const qi_u8_pool_geom *g = &s->g;
   size_t in_img = g->in_h * g->in_w * g->c, row = g->out_w * g->c;
-  size_t u0, u1;
-  qi_qelt_op_task_range(task, j->per_task, j->units, &u0, &u1);
-  for (size_t u = u0; u < u1;) {
-    size_t b = u / g->out_h, r0 = u % g->out_h;
-    size_t r1 = r0 + (u1 - u) < g->out_h ? r0 + (u1 - u) : g->out_h;
-    const uint8_t *x = j->x + b * in_img;
-    uint8_t *y = j->y + b * g->out_h * row;
-    if (s->kind == QPOOL_AVG) {
-      s->avgpool(g, &s->p, x, y, r0, r1);
-    } else {
-      s->maxpool(g, x, y, r0, r1);
-      if (s->requant)
-        s->lut(r1 - r0, row, y + r0 * row, row, y + r0 * row, row, s->table);
-    }
-    u += r1 - r0;
+  const uint8_t *x = j->x + b * in_img;
+  uint8_t *y = j->y + b * g->out_h * row;
+  if (s->kind == QPOOL_AVG) {
+    s->avgpool(g, &s->p, x, y, r0, r1);
+  } else {
+    s->maxpool(g, x, y, r0, r1);
+    if (s->requant)
+      s->lut(r1 - r0, row, y + r0 * row, row, y + r0 * row, row, s->table);
   }
 }
 
@@ -274,7 +204,7 @@ static void qpool_global_task(void *arg, size_t task, int thread) {
   const qpool_state *s = j->s;
   size_t c = s->g.c, npix = s->g.in_h * s->g.in_w;
   size_t u0, u1;
-  qi_qelt_op_task_range(task, j->per_task, j->units, &u0, &u1);
+  qi_qop_task_range(task, j->per_task, j->units, &u0, &u1);
   for (size_t u = u0; u < u1; u++) {
     size_t b = u / j->cblocks, c0 = (u % j->cblocks) * QPOOL_GAP_CBLOCK;
     size_t cn = c - c0 < QPOOL_GAP_CBLOCK ? c - c0 : QPOOL_GAP_CBLOCK;
@@ -284,28 +214,25 @@ static void qpool_global_task(void *arg, size_t task, int thread) {
 
 static qi_status qpool_run(const qi_run_ctx *ctx, const qi_node *n,
                            const qi_buf *in, qi_buf *out) {
-  QI_TRY(qi_qelt_op_run_prepared(ctx, n));
+  QI_TRY(qi_qop_run_prepared(ctx, n));
   const qpool_state *s = n->state;
-  QI_TRY(qi_qelt_op_run_buf(ctx, n, &in[0], "input", 0, s->in_numel));
-  QI_TRY(qi_qelt_op_run_buf(ctx, n, &out[0], "output", 0, s->out_numel));
+  QI_TRY(qi_qop_run_buf(ctx, n, &in[0], "input", 0, s->in_numel));
+  QI_TRY(qi_qop_run_buf(ctx, n, &out[0], "output", 0, s->out_numel));
   if (s->out_numel == 0) return QI_OK;
   const qi_u8_pool_geom *g = &s->g;
   qpool_job j = {.s = s, .x = in[0].data, .y = out[0].data};
-  size_t ntasks;
   if (s->kind == QPOOL_GLOBAL) {
     j.cblocks = (g->c + QPOOL_GAP_CBLOCK - 1) / QPOOL_GAP_CBLOCK;
     j.units = s->batch * j.cblocks;
-    ntasks = qi_qelt_op_split(j.units,
-                              (double)(g->in_h * g->in_w) * QPOOL_GAP_CBLOCK,
-                              ctx->nthreads, &j.per_task);
+    size_t ntasks =
+        qi_qop_split(j.units, (double)(g->in_h * g->in_w) * QPOOL_GAP_CBLOCK,
+                     ctx->nthreads, &j.per_task);
     qi_pool_run(ctx->pool, qpool_global_task, &j, ntasks);
     return QI_OK;
   }
-  j.units = s->batch * g->out_h;
-  ntasks = qi_qelt_op_split(
-      j.units, (double)(g->out_w * g->c) * (double)(g->k_h * g->k_w),
-      ctx->nthreads, &j.per_task);
-  qi_pool_run(ctx->pool, qpool_task, &j, ntasks);
+  qi_qop_run_rows(ctx->pool, ctx->nthreads, s->batch, g->out_h,
+                  (double)(g->out_w * g->c) * (double)(g->k_h * g->k_w),
+                  qpool_rows, &j);
   return QI_OK;
 }
 

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "ops/op.h"
-#include "ops/qop_elt_util.h"
+#include "ops/qop_util.h"
 #include "qlut/qlut.h"
 
 #define QRESIZE_MAX_SIZE ((int64_t)1 << 30) /* bound on an output H or W */
@@ -146,11 +146,8 @@ static qi_status qresize_attrs_read(const qi_node *n, qresize_attrs *at,
 static qi_status qresize_check(const qi_graph *g, const qi_node *n,
                                qi_error *err) {
   (void)g;
-  int32_t qmin, qmax;
   qresize_attrs at;
-  QI_TRY(qi_check_inputs(n, 1, 1, err));
-  QI_TRY(qi_qelt_op_check_one_output(n, err));
-  QI_TRY(qi_qelt_op_clamp(n, &qmin, &qmax, err));
+  QI_TRY(qi_qop_check_unary(n, err));
   return qresize_attrs_read(n, &at, err);
 }
 
@@ -159,7 +156,7 @@ static qi_status qresize_shape(const qi_graph *g, const qi_node *n,
                                qresize_attrs *at, qi_shape *out,
                                qi_error *err) {
   QI_TRY(qresize_check(g, n, err));
-  QI_TRY(qi_qelt_op_check_u8_inputs(g, n, err));
+  QI_TRY(qi_qop_check_u8_inputs(g, n, err));
   QI_TRY(qresize_attrs_read(n, at, err));
   const qi_shape *x = qi_in_shape(g, n, 0);
   char sx[96];
@@ -195,7 +192,7 @@ static qi_status qresize_shape(const qi_graph *g, const qi_node *n,
   *out = (qi_shape){.rank = 4,
                     .d = {at->sizes[0], at->sizes[1], at->sizes[2],
                           at->sizes[3]}};
-  if (qi_qelt_op_numel(out) < 0)
+  if (qi_qop_numel(out) < 0)
     return qi_fail(err, QI_ERR_SHAPE, "node '%s' (%s): output too large",
                    n->name, n->op_type);
   return QI_OK;
@@ -245,11 +242,8 @@ static qi_status qresize_prepare(const qi_graph *g, qi_node *n,
   qresize_attrs at;
   qi_shape out;
   QI_TRY(qresize_shape(g, n, &at, &out, err));
-  qi_u8_quant qx, qy;
-  int32_t qmin, qmax;
-  QI_TRY(qi_qelt_op_in_quant(g, n, 0, &qx, err));
-  QI_TRY(qi_qelt_op_out_quant(g, n, 0, &qy, err));
-  QI_TRY(qi_qelt_op_clamp(n, &qmin, &qmax, err));
+  qi_qop_unary_quant q;
+  QI_TRY(qi_qop_unary_quant_of(g, n, &q, err));
   const qi_shape *x = qi_in_shape(g, n, 0);
   qresize_state *s = calloc(1, sizeof *s);
   if (!s)
@@ -261,15 +255,15 @@ static qi_status qresize_prepare(const qi_graph *g, qi_node *n,
                              .c = (size_t)x->d[3], .out_h = (size_t)out.d[1],
                              .out_w = (size_t)out.d[2], .x_pix = (size_t)x->d[3],
                              .y_pix = (size_t)x->d[3]};
-  s->in_numel = qi_qelt_op_numel(x);
-  s->out_numel = qi_qelt_op_numel(&out);
+  s->in_numel = qi_qop_numel(x);
+  s->out_numel = qi_qop_numel(&out);
   if (!plans_alloc(s)) {
     qresize_free_state(s);
     return qi_fail(err, QI_ERR_NOMEM,
                    "node '%s' (%s): out of memory for the resize plans",
                    n->name, n->op_type);
   }
-  const qi_qelt_config *cfg = qi_qelt_op_config();
+  const qi_qelt_config *cfg = qi_qop_qelt_config();
   s->nearest_fn = cfg->resize_nearest;
   s->bilinear_fn = cfg->resize_bilinear;
   s->lut = cfg->lut;
@@ -279,17 +273,14 @@ static qi_status qresize_prepare(const qi_graph *g, qi_node *n,
                           s->y1, s->wy);
     qi_resize_linear_plan(at.coord, geo->in_w, geo->out_w, at.scales[2], s->x0,
                           s->x1, s->wx);
-    s->p = qi_u8_resize_params_make(qx.scale, qx.zero, qy.scale, qy.zero, qmin,
-                                    qmax);
+    s->p = qi_u8_resize_params_make(q.x.scale, q.x.zero, q.y.scale, q.y.zero,
+                                    q.qmin, q.qmax);
   } else {
     qi_resize_nearest_plan(at.coord, at.nearest, geo->in_h, geo->out_h,
                            at.scales[1], s->iy);
     qi_resize_nearest_plan(at.coord, at.nearest, geo->in_w, geo->out_w,
                            at.scales[2], s->ix);
-    qi_u8_out o = qi_u8_out_make(qy.zero, qmin, qmax);
-    float mxy = (float)(qx.scale / qy.scale);
-    s->requant = !qi_u8_requant_is_identity(qx.zero, mxy, &o);
-    if (s->requant) qi_u8_requant_table(qx.zero, mxy, &o, s->table);
+    s->requant = qi_qop_requant_table(q.x, q.y, q.qmin, q.qmax, s->table);
   }
   qresize_free_state(n->state);
   n->state = s;
@@ -300,48 +291,38 @@ typedef struct qresize_job {
   const qresize_state *s;
   const uint8_t *x;
   uint8_t *y;
-  size_t units, per_task;
 } qresize_job;
 
-/* Units are (image, output row); rows of one image go in one call. */
-static void qresize_task(void *arg, size_t task, int thread) {
-  (void)thread;
+/* Output rows [r0, r1) of image b (qi_qop_run_rows). */
+static void qresize_rows(const void *arg, size_t b, size_t r0, size_t r1) {
   const qresize_job *j = arg;
   const qresize_state *s = j->s;
   const qi_u8_resize_geom *g = &s->g;
   size_t in_img = g->in_h * g->in_w * g->c, row = g->out_w * g->c;
-  qi_resize_linear_axis ay = {s->y0, s->y1, s->wy};
-  qi_resize_linear_axis ax = {s->x0, s->x1, s->wx};
-  size_t u0, u1;
-  qi_qelt_op_task_range(task, j->per_task, j->units, &u0, &u1);
-  for (size_t u = u0; u < u1;) {
-    size_t b = u / g->out_h, r0 = u % g->out_h;
-    size_t r1 = r0 + (u1 - u) < g->out_h ? r0 + (u1 - u) : g->out_h;
-    const uint8_t *x = j->x + b * in_img;
-    uint8_t *y = j->y + b * g->out_h * row;
-    if (s->bilinear) {
-      s->bilinear_fn(g, &ay, &ax, &s->p, x, y, r0, r1);
-    } else {
-      s->nearest_fn(g, s->iy, s->ix, x, y, r0, r1);
-      if (s->requant)
-        s->lut(r1 - r0, row, y + r0 * row, row, y + r0 * row, row, s->table);
-    }
-    u += r1 - r0;
+  const uint8_t *x = j->x + b * in_img;
+  uint8_t *y = j->y + b * g->out_h * row;
+  if (s->bilinear) {
+    qi_resize_linear_axis ay = {s->y0, s->y1, s->wy};
+    qi_resize_linear_axis ax = {s->x0, s->x1, s->wx};
+    s->bilinear_fn(g, &ay, &ax, &s->p, x, y, r0, r1);
+  } else {
+    s->nearest_fn(g, s->iy, s->ix, x, y, r0, r1);
+    if (s->requant)
+      s->lut(r1 - r0, row, y + r0 * row, row, y + r0 * row, row, s->table);
   }
 }
 
 static qi_status qresize_run(const qi_run_ctx *ctx, const qi_node *n,
                              const qi_buf *in, qi_buf *out) {
-  QI_TRY(qi_qelt_op_run_prepared(ctx, n));
+  QI_TRY(qi_qop_run_prepared(ctx, n));
   const qresize_state *s = n->state;
-  QI_TRY(qi_qelt_op_run_buf(ctx, n, &in[0], "input", 0, s->in_numel));
-  QI_TRY(qi_qelt_op_run_buf(ctx, n, &out[0], "output", 0, s->out_numel));
+  QI_TRY(qi_qop_run_buf(ctx, n, &in[0], "input", 0, s->in_numel));
+  QI_TRY(qi_qop_run_buf(ctx, n, &out[0], "output", 0, s->out_numel));
   if (s->out_numel == 0) return QI_OK;
   qresize_job j = {.s = s, .x = in[0].data, .y = out[0].data};
-  j.units = s->batch * s->g.out_h;
   double work = (double)(s->g.out_w * s->g.c) * (s->bilinear ? 4.0 : 1.0);
-  size_t ntasks = qi_qelt_op_split(j.units, work, ctx->nthreads, &j.per_task);
-  qi_pool_run(ctx->pool, qresize_task, &j, ntasks);
+  qi_qop_run_rows(ctx->pool, ctx->nthreads, s->batch, s->g.out_h, work,
+                  qresize_rows, &j);
   return QI_OK;
 }
 

@@ -13,6 +13,8 @@
 #include "ops/op_list_qconv.h"
 #include "ops/op_list_qelt.h"
 #include "ops/op_list_qdq.h"
+#include "ops/op_list_fp16.h"
+#include "ops/op_list_qattn.h"
 #undef QI_OP
 
 static const qi_op_def *const op_table[] = {
@@ -25,6 +27,8 @@ static const qi_op_def *const op_table[] = {
 #include "ops/op_list_qconv.h"
 #include "ops/op_list_qelt.h"
 #include "ops/op_list_qdq.h"
+#include "ops/op_list_fp16.h"
+#include "ops/op_list_qattn.h"
 #undef QI_OP
     NULL};
 

@@ -243,7 +243,7 @@ static lower_matcher matcher_of(const qi_node *n) {
     lower_matcher fn;
   } table[] = {
       {"Conv", lower_match_conv},         {"Gemm", lower_match_gemm},
-      {"MatMul", lower_match_matmul},     {"Add", lower_match_binary},
+      {"MatMul", lower_match_matmul_any}, {"Add", lower_match_binary},
       {"Mul", lower_match_binary},        {"MaxPool", lower_match_pool},
       {"AveragePool", lower_match_pool},  {"GlobalAveragePool", lower_match_pool},
       {"Resize", lower_match_resize},     {"Concat", lower_match_concat},
@@ -251,7 +251,8 @@ static lower_matcher matcher_of(const qi_node *n) {
       {"LeakyRelu", lower_match_lut},     {"Sigmoid", lower_match_lut},
       {"HardSigmoid", lower_match_lut},   {"HardSwish", lower_match_lut},
       {"QiSilu", lower_match_lut},        {"Gelu", lower_match_lut},
-      {"Tanh", lower_match_lut}};
+      {"Tanh", lower_match_lut},          {"Softmax", lower_match_softmax},
+      {"LayerNormalization", lower_match_layernorm}};
   if (n->domain[0] && strcmp(n->domain, "ai.onnx") != 0) return NULL;
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (strcmp(n->op_type, table[i].op) == 0) return table[i].fn;
@@ -300,7 +301,7 @@ static qi_status set_key(wire_state *w, int node, int64_t key,
 
 static int is_weighted(const qi_node *n) {
   return strcmp(n->op_type, "QiQConv") == 0 ||
-         strcmp(n->op_type, "QiQMatMul") == 0;
+         strcmp(n->op_type, "QiQMatMul") == 0 || lower_attn_has_out_f32(n);
 }
 
 static qi_status make_twin(lower_ctx *c, int t, int *out, qi_error *err) {
@@ -530,6 +531,7 @@ static qi_status lower_run(lower_ctx *c, wire_state *w, qi_error *err) {
   return qi_graph_toposort(g, err);
 }
 
+
 qi_status qi_quant_lower(qi_graph *g, qi_error *err) {
   if (!g) return qi_fail(err, QI_ERR_INVALID_ARG, "INT8 lowering: no graph");
   lower_ctx c;
@@ -537,7 +539,10 @@ qi_status qi_quant_lower(qi_graph *g, qi_error *err) {
   memset(&c, 0, sizeof c);
   memset(&w, 0, sizeof w);
   c.g = g;
+  /* FP16 first (lower_fp16.c); INT8 matching resets the other flags. */
+  QI_TRY(qi_fp16_lower(g, err));
   qi_status st = lower_run(&c, &w, err);
   ctx_free(&c, &w);
+  if (st == QI_OK) qi_fp16_mark_precisions(g);
   return st;
 }

@@ -13,4 +13,11 @@
  * names, types and layouts. */
 qi_status qi_quant_lower(qi_graph *g, qi_error *err);
 
+/* The FP16 part (lower_fp16.c), run first by qi_quant_lower: nodes with
+ * precision FP16 that have an FP16 form become QiH* ops over ":f16" twins
+ * (NCHW, like FP32) with QiToHalf/QiFromHalf at boundaries. */
+qi_status qi_fp16_lower(qi_graph *g, qi_error *err);
+/* Restores QI_PREC_FP16 on the QiH* nodes after INT8 matching. */
+void qi_fp16_mark_precisions(qi_graph *g);
+
 #endif

@@ -121,4 +121,14 @@ void lower_share_concat_grids(qi_graph *g);
 qi_status lower_match_concat(lower_ctx *c, int ni, int *done, qi_error *err);
 qi_status lower_match_lut(lower_ctx *c, int ni, int *done, qi_error *err);
 
+/* lower_attn.c: MatMul of two activations (after lower_match_matmul),
+ * Softmax and LayerNormalization over the last axis; and whether a Qi op
+ * takes the out_f32 attribute. */
+qi_status lower_match_matmul_any(lower_ctx *c, int ni, int *done,
+                                 qi_error *err);
+qi_status lower_match_softmax(lower_ctx *c, int ni, int *done, qi_error *err);
+qi_status lower_match_layernorm(lower_ctx *c, int ni, int *done,
+                                qi_error *err);
+int lower_attn_has_out_f32(const qi_node *n);
+
 #endif

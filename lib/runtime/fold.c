@@ -40,6 +40,9 @@ static const char *attr_type_name(qi_attr_type t) {
 }
 
 static qi_status check_attr_types(const qi_node *n, qi_error *err) {
+  /* Internal Qi* ops define their own attributes (QiQResize's mode is an
+   * int). */
+  if (strncmp(n->op_type, "Qi", 2) == 0) return QI_OK;
   for (int a = 0; a < n->nattr; a++)
     for (size_t k = 0; k < sizeof k_attr_types / sizeof *k_attr_types; k++)
       if (strcmp(n->attrs[a].name, k_attr_types[k].name) == 0 &&

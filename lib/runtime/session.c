@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/pool.h"
 #include "ops/op.h"
+#include "runtime/backend_cuda_glue.h"
 #include "runtime/model.h"
 #include "runtime/plan.h"
 
@@ -49,8 +50,7 @@ qi_status qi_session_create(const qi_model *model,
                    o.num_threads);
   if (o.num_threads == 0) o.num_threads = 1;
   if (o.backend == QI_BACKEND_CUDA)
-    return qi_fail(err, QI_ERR_DEVICE,
-                   "this build of qinfer has no CUDA backend");
+    return qi_backend_cuda_session_check(o.device_index, err);
   if (o.backend != QI_BACKEND_CPU)
     return qi_fail(err, QI_ERR_INVALID_ARG, "unknown backend %d", o.backend);
   const qi_graph *g = model->g;

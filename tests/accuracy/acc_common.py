@@ -170,9 +170,14 @@ def _run(cmd, what, accept=None):
     """(stdout, seconds); raises unless the exit status is 0 or `accept`
     (a substring of stderr) marks a failure the caller can live with."""
     t0 = time.monotonic()
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    try:
+        p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    except OSError as e:  # a tool missing, or being rebuilt right now
+        raise RuntimeError(f"{what}: {e}") from e
     if p.returncode != 0 and not (accept and accept in p.stderr):
-        tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
+        # The last lines that say something (not calibrate's progress).
+        tail = [ln for ln in (p.stderr or p.stdout).strip().splitlines()
+                if not ln.startswith("calibrating:")][-2:]
         raise RuntimeError(f"{what} failed (exit {p.returncode}): " + " | ".join(tail))
     return p.stdout, time.monotonic() - t0
 
@@ -297,8 +302,14 @@ def variants(opts, model, calib, work, shape=None):
         builds.append(("--auto", ["--auto"], "auto.qnf"))
     digests = {}
     for label, args, fname in builds:
-        info = calibrate(model, calib, work / "qnf" / fname, args, shape,
-                         fresh=opts.fresh, threads=opts.threads)
+        try:
+            info = calibrate(model, calib, work / "qnf" / fname, args, shape,
+                             fresh=opts.fresh, threads=opts.threads)
+        except RuntimeError as e:
+            # One failed build is a row that says so, not a lost report.
+            log(f"  {e}")
+            out.append((label, None, {"error": str(e)}))
+            continue
         h = hashlib.sha256()
         _file_digest(h, info["path"])
         d = h.hexdigest()
@@ -312,6 +323,32 @@ def variants(opts, model, calib, work, shape=None):
 
 
 ORT_INFO = {"ort": True}
+
+
+def evaluate(vs, fn):
+    """[(label, info, fn(label, model))] over variants(); a tool failure
+    while evaluating one model is stored in info["error"] (result None)."""
+    out = []
+    for label, model, info in vs:
+        res = None
+        if not info.get("error"):
+            log(f"  evaluating {label}")
+            try:
+                res = fn(label, model)
+            except RuntimeError as e:
+                log(f"  {e}")
+                info = dict(info, error=str(e))
+        out.append((label, info, res))
+    return out
+
+
+def error_row(label, info, ncols, checks):
+    """The row of a model that could not be built or run (and, for the
+    default build, a failed check)."""
+    msg = info["error"].replace("|", "/")
+    if label == "default":
+        checks.append((f"default: {msg}", False))
+    return [label, f"**failed**: {msg}"] + [""] * (ncols - 2)
 
 
 def counts_str(info):
@@ -371,6 +408,17 @@ def report(name, title, headers, rows, checks, notes=(), extra=None):
                "notes": list(notes), "ok": ok, "extra": extra or {}}
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=1, default=str))
     return ok
+
+
+def script_main(main):
+    """Exit status of a model script: 0 when every check held; a tool
+    failure outside the per-model rows (the FP32 reference) is one FAIL line
+    instead of a traceback."""
+    try:
+        return 0 if main() else 1
+    except RuntimeError as e:
+        print(f"- FAIL: {e}\n", flush=True)
+        return 1
 
 
 def ort_session(model):

@@ -88,16 +88,21 @@ def main(argv=None):
     for stem, x in inputs.items():
         scores[0][2].add(ref[stem], ac.ort_run(sess, {"input": x})[OUTPUT])
     del sess
-    for label, model, info in vs:
-        ac.log(f"  {NAME}: {label}")
+    def run(label, model):
         s = Score()
-        for i, (stem, x) in enumerate(inputs.items()):
+        for stem, x in inputs.items():
             got = ref[stem] if label == "FP32" else ac.qinfer_run(
-                model, {"input": x}, work / "eval" / f"v{len(scores)}" / stem, opts.threads)[OUTPUT]
+                model, {"input": x}, work / "eval" / label.replace(" ", "_") / stem,
+                opts.threads)[OUTPUT]
             s.add(ref[stem], got)
-        scores.append((label, info, s))
+        return s
+
+    scores += ac.evaluate(vs, run)
     rows, checks = [], []
     for label, info, s in scores:
+        if s is None:
+            rows.append(ac.error_row(label, info, 10, checks))
+            continue
         agree = s.agreement()
         ok = agree >= MIN_AGREEMENT
         rows.append([ac.label_of(label, info), ac.counts_str(info),
@@ -120,4 +125,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    sys.exit(ac.script_main(main))

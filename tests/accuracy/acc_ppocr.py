@@ -140,13 +140,14 @@ def main(argv=None):
     outs = [("ONNX Runtime FP32", ac.ORT_INFO,
              np.concatenate([ac.ort_run(sess, {"x": x})["softmax_11.tmp_0"] for x in xs]))]
     del sess
-    for label, model, info in vs:
-        ac.log(f"  {NAME}: {label}")
-        outs.append((label, info, ref if label == "FP32" else
-                     run_lines(model, xs, work / "eval" / f"v{len(outs)}", opts.threads)))
+    outs += ac.evaluate(vs, lambda label, model: ref if label == "FP32" else run_lines(
+        model, xs, work / "eval" / label.replace(" ", "_"), opts.threads))
     ref_str = [ctc_greedy(p, charset) for p in ref]
     rows, checks, samples = [], [], []
     for label, info, probs in outs:
+        if probs is None:
+            rows.append(ac.error_row(label, info, 8, checks))
+            continue
         got = [ctc_greedy(p, charset) for p in probs]
         same = sum(g == r for g, r in zip(got, ref_str))
         correct = sum(g == t for g, t in zip(got, truth))
@@ -179,4 +180,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    sys.exit(ac.script_main(main))

@@ -70,13 +70,17 @@ def main(argv=None):
     work = ac.CACHE / NAME
     calib_rows, held_rows = split_labels(work)
     calib = calib_samples(work, calib_rows)
-    res = []
-    for label, model, info in ac.variants(opts, MODEL, calib, work):
-        ac.log(f"  {NAME}: eval {label}")
+    def run(label, model):
         nh, h1, h5, ms = ac.qinfer_eval(model, IMAGES, work / "heldout.tsv", opts.threads)
         nc, c1, c5, _ = ac.qinfer_eval(model, IMAGES, work / "calib.tsv", opts.threads)
-        res.append({"label": label, "info": info, "held": (nh, h1, h5),
-                    "all": (nh + nc, h1 + c1, h5 + c5), "ms": ms})
+        return {"held": (nh, h1, h5), "all": (nh + nc, h1 + c1, h5 + c5), "ms": ms}
+
+    res = [dict(r or {}, label=label, info=info)
+           for label, info, r in ac.evaluate(ac.variants(opts, MODEL, calib, work), run)]
+    if "all" not in res[0]:
+        return ac.report(NAME, "SqueezeNet 1.1", ["model", "error"],
+                         [["FP32", res[0]["info"]["error"]]],
+                         [("FP32 evaluation", False)])
     fp = res[0]
     if not opts.sanity:
         ac.log(f"  {NAME}: ONNX Runtime")
@@ -85,6 +89,9 @@ def main(argv=None):
                        "held": oh, "all": tuple(a + b for a, b in zip(oh, oc)), "ms": None})
     rows, checks = [], []
     for r in res:
+        if "all" not in r:
+            rows.append(ac.error_row(r["label"], r["info"], 10, checks))
+            continue
         d_all = 100 * (r["all"][1] / r["all"][0] - fp["all"][1] / fp["all"][0])
         d_held = 100 * (r["held"][1] / r["held"][0] - fp["held"][1] / fp["held"][0])
         r["drop_all_pt"], r["drop_held_pt"] = d_all, d_held
@@ -109,8 +116,9 @@ def main(argv=None):
     return ac.report(NAME, "SqueezeNet 1.1 (ImageNet, 500 labelled photos)",
                      headers, rows, checks, notes,
                      extra={"results": [{k: v for k, v in r.items() if k != "info"} | {
-                         "counts": r["info"].get("counts")} for r in res]})
+                         "counts": r["info"].get("counts"), "error": r["info"].get("error")}
+                         for r in res]})
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    sys.exit(ac.script_main(main))

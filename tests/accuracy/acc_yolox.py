@@ -117,15 +117,16 @@ def main(argv=None):
     outs = [("ONNX Runtime FP32", ac.ORT_INFO,
              {s: ac.ort_run(sess, {"images": inputs[s]})["output"] for s in evals})]
     del sess
-    for label, model, info in vs:
-        ac.log(f"  {NAME}: {label}")
-        outs.append((label, info, raw if label == "FP32" else {
-            s: ac.qinfer_run(model, {"images": inputs[s]},
-                             work / "eval" / f"v{len(outs)}" / s, opts.threads)["output"]
-            for s in evals}))
+    outs += ac.evaluate(vs, lambda label, model: raw if label == "FP32" else {
+        s: ac.qinfer_run(model, {"images": inputs[s]},
+                         work / "eval" / label.replace(" ", "_") / s, opts.threads)["output"]
+        for s in evals})
     n_ref = sum(len(ref[s]) for s in evals)
     rows, checks = [], []
     for label, info, got_raw in outs:
+        if got_raw is None:
+            rows.append(ac.error_row(label, info, 8, checks))
+            continue
         matched = n_got = got_matched = 0
         ious = []
         sig = err = 0.0
@@ -165,4 +166,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    sys.exit(ac.script_main(main))

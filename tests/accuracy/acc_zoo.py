@@ -54,59 +54,60 @@ def main(argv=None):
                          [(f"zoo models found in {ZOO} (run tests/python/make_zoo.py "
                            f"--out {ZOO} --calib 8)", False)])
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
-    labels, rows, checks, measured = None, [], [], {}
+    labels, rows, checks, measured = [], [], [], {}
     for name in names:
         ac.log(f"  {NAME}: {name}")
         model = ZOO / f"{name}.onnx"
         work = ac.CACHE / NAME / name
         x = np.load(ZOO / f"{name}.input.npy")
         ort_refs = [np.load(p) for p in sorted(ZOO.glob(f"{name}.out*.npy"))]
-        ref = None
-        row_vals, row_labels = [], []
-        for label, path, info in ac.variants(opts, model, ZOO / f"{name}.calib.npy", work):
-            inputs = {"__first__": x}
-            outs = list(run_first_input(path, inputs, work / "eval" / label.replace(" ", "_"),
-                                        opts.threads).values())
-            if ref is None:
-                ref = outs
-                fp_vs_ort = min(ac.sqnr_db(r, o) for r, o in zip(ort_refs, outs))
-                row_labels.append("FP32 vs ONNX Runtime")
-                row_vals.append(ac.fmt_db(fp_vs_ort))
+        runs = ac.evaluate(ac.variants(opts, model, ZOO / f"{name}.calib.npy", work),
+                           lambda label, path: list(run_first_input(
+                               path, x, work / "eval" / label.replace(" ", "_"),
+                               opts.threads).values()))
+        ref = runs[0][2]
+        labels = [lab for lab, _, _ in runs[1:]]
+        if ref is None:
+            rows.append([name, f"**failed**: {runs[0][1]['error']}"] + [""] * (len(labels) + 1))
+            checks.append((f"{name}: FP32 run", False))
+            continue
+        vals = [ac.fmt_db(min(ac.sqnr_db(r, o) for r, o in zip(ort_refs, ref)))]
+        for label, info, outs in runs[1:]:
+            guarded = label in ("default", "FP32 .qnf (sanity)")
+            if outs is None:
+                vals.append("**failed**")
+                checks.append((f"{name} {label}: {info['error']}", False))
                 continue
             db = min(ac.sqnr_db(r, o) for r, o in zip(ref, outs))
-            row_labels.append(label)
-            row_vals.append(ac.fmt_db(db) + (f" ({ac.counts_str(info)})"
-                                              if label in ("default", "FP32 .qnf (sanity)") else ""))
-            if label in ("default", "FP32 .qnf (sanity)"):
-                measured[name] = db
-                if opts.sanity:
-                    checks.append((f"{name}: sanity .qnf identical to FP32", db == math.inf))
-                elif name in baseline:
-                    ok = db >= baseline[name] - ZOO_SLACK_DB
-                    checks.append((f"{name}: default SQNR {ac.fmt_db(db)} dB >= recorded "
-                                   f"{ac.fmt_db(baseline[name])} - {ZOO_SLACK_DB} dB", ok))
-                row_labels.append("recorded")
-                row_vals.append(ac.fmt_db(baseline[name]) if name in baseline else "-")
-        labels = labels or row_labels
-        rows.append([name] + row_vals)
+            vals.append(ac.fmt_db(db) + (f" ({ac.counts_str(info)})" if guarded else ""))
+            if not guarded:
+                continue
+            measured[name] = db
+            if opts.sanity:
+                checks.append((f"{name}: sanity .qnf identical to FP32", db == math.inf))
+            elif name in baseline:
+                ok = db >= baseline[name] - ZOO_SLACK_DB
+                checks.append((f"{name}: default SQNR {ac.fmt_db(db)} dB >= recorded "
+                               f"{ac.fmt_db(baseline[name])} - {ZOO_SLACK_DB} dB", ok))
+        rows.append([name] + vals + [ac.fmt_db(baseline[name]) if name in baseline else "-"])
     if opts.update_baseline and not opts.sanity:
         baseline.update({k: round(v, 2) for k, v in measured.items() if math.isfinite(v)})
         BASELINE.write_text(json.dumps(dict(sorted(baseline.items())), indent=1) + "\n")
         ac.log(f"  wrote {BASELINE}")
-    headers = ["model"] + [f"{lab} SQNR dB" if lab != "recorded" else "recorded dB"
-                           for lab in labels]
+    headers = (["model", "FP32 vs ONNX Runtime SQNR dB"] + [f"{lab} SQNR dB" for lab in labels]
+               + ["recorded default dB"])
     notes = [f"{len(names)} models; SQNR = 10 log10(sum ref^2 / sum err^2) against our FP32 "
              "output on one random input outside the calibration set (lowest over outputs)."]
     return ac.report(NAME, "Model zoo (random weights): output SQNR vs FP32", headers, rows,
                      checks, notes)
 
 
-def run_first_input(model, inputs, work, threads):
+def run_first_input(model, x, work, threads):
     """qinfer run with the single input named as the model names it."""
     stdout, _ = ac._run([ac.QINFER, "inspect", model], "qinfer inspect")
     first = next(line.split()[1] for line in stdout.splitlines() if line.startswith("input "))
-    return ac.qinfer_run(model, {first: inputs["__first__"]}, work, threads)
+    return ac.qinfer_run(model, {first: x}, work, threads)
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    sys.exit(ac.script_main(main))

@@ -212,3 +212,15 @@ def int8_error(ctx, model, qnf, check):
             msg = (r.stderr or r.stdout).strip().splitlines() or ["rc %d" % r.returncode]
             raise Skip("qinfer run on the INT8 model: %s" % msg[0][:160])
         return rel_l2(np.load("%s/out0.npy" % tmp), ref)
+
+
+def ort_int8_error(ctx, model, qmodel):
+    """Relative L2 error of ORT's INT8 model's first output against ORT FP32
+    on the held-out check input (the one qinfer INT8 is checked on), kept
+    in model.ort_int8_info."""
+    _, check, _ = calib_inputs(ctx, model)
+    feed = {next(iter(model.inputs)): np.load(check)}
+    out8 = ort_session(qmodel, 1).run(None, feed)[0]
+    out32 = ort_session(ort_fp32_path(ctx, model), 1).run(None, feed)[0]
+    model.ort_int8_info = {"rel_l2_vs_ort_fp32": rel_l2(out8, out32)}
+

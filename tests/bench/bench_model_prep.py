@@ -77,6 +77,7 @@ class Model:
     mac_note: str = ""
     note: str = ""
     int8_info: dict = field(default_factory=dict)  # qinfer INT8: calibration, error
+    ort_int8_info: dict = field(default_factory=dict)  # ORT INT8: error on the check input
     batched: dict = field(default_factory=dict)   # kind -> Path or Skip reason
 
     def shape(self, name, batch):

@@ -52,7 +52,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_int8_prep import CALIB_COUNT, calib_inputs, qinfer_int8_model  # noqa: E402
+from bench_int8_prep import (CALIB_COUNT, calib_inputs, ort_int8_error,  # noqa: E402
+                             qinfer_int8_model)
 from bench_model_prep import (BATCH, BATCH_ROW_REL_L2, QUICK_MODELS,  # noqa: E402
                               REAL_MODELS, STANDARD_MODELS, ZOO_MODELS, Skip, cached_batched,
                               cached_macs, check_qinfer_batched, find_models, ort_error,
@@ -474,7 +475,9 @@ def prepare_int8(ctx, models, keys, batch8):
         for batched in ((False, True) if batch8 else (False,)) if "ort_int8" in keys else ():
             try:
                 data, _, how = calib_inputs(ctx, m)
-                ort_int8_model(ctx, m, (data, how), batched)
+                q = ort_int8_model(ctx, m, (data, how), batched)
+                if not batched:
+                    ort_int8_error(ctx, m, q)
             except Skip as e:
                 print("  %s: ORT INT8%s skipped: %s" % (m.name, " batch N" * batched, e),
                       flush=True)
@@ -508,7 +511,7 @@ def main(argv=None):
         cached_macs(ctx, m)
         ort_fp32_path(ctx, m)   # sets m.note where ORT gets a modified copy
         entry = {"name": m.name, "source": m.source, "macs": m.macs, "mac_note": m.mac_note,
-                 "note": m.note, "int8": m.int8_info,
+                 "note": m.note, "int8": m.int8_info, "ort_int8": m.ort_int8_info,
                  "input": ",".join("x".join(map(str, s)) for s in m.inputs.values()),
                  "latency": {}, "throughput": {}}
         for t in threads:

@@ -197,6 +197,9 @@ def write_report(data, out):
              for n in (m.get("note"), m.get("mac_note")) if n]
     notes += ["- %s: qinfer INT8 %s" % (m["name"], int8_note(m["int8"]))
               for m in data["models"] if m.get("int8")]
+    notes += ["- %s: ORT INT8 output rel L2 vs ORT FP32 on the same held-out input %.3f"
+              % (m["name"], m["ort_int8"]["rel_l2_vs_ort_fp32"]) for m in data["models"]
+              if "rel_l2_vs_ort_fp32" in (m.get("ort_int8") or {})]
     labels = data.get("labels", LABELS)
     skips = sorted({"%s: %s %s" % (m["name"], labels[k], v["skip"])
                     for m in data["models"] for r in m["latency"].values()

@@ -732,8 +732,8 @@ static void test_remove_dead(qt_state *st) {
   int drop = node(g, "Dropout", IDX(x, -1, train), IDX(t8));
   node(g, "Relu", IDX(t8), IDX(t9));
   int keep = node(g, "Mul",
-                  IDX(x, const_t(g, "ones", SH(4, 1, 1),
-                                 (const float[]){1, 1, 1, 1})),
+                  IDX(x, const_f32(g, "ones", SH(4, 1, 1),
+                                   (const float[]){1, 1, 1, 1})),
                   IDX(wide));
   set_io(g, IDX(x, x2), IDX(t[4], t[7], out3, wide, t9));
   run_checked(st, g, qi_pass_remove_dead);

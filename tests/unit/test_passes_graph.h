@@ -9,13 +9,13 @@
 #define TEST_PASSES_GRAPH_H
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "graph/graph.h"
+#include "graph_build_util.h"
 #include "ops/op.h"
 #include "qtest.h"
 
@@ -33,30 +33,11 @@ static float rnd(rng *r, float lo, float hi) {
   return lo + (hi - lo) * (float)((r->s >> 40) & 0xffffff) / 16777216.0f;
 }
 
-static qi_shape mk_shape(const int64_t *d, int rank) {
-  qi_shape s = {.rank = rank};
-  for (int i = 0; i < rank; i++) s.d[i] = d[i];
-  return s;
-}
-#define SH(...)                                     \
-  mk_shape((const int64_t[]){__VA_ARGS__},          \
-           (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
 #define SCALAR ((qi_shape){.rank = 0})
-#define IDX(...) (const int[]){__VA_ARGS__}, \
-                 (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int))
 
 static int act_t(qi_graph *g, const char *name, qi_shape s) {
   int t = qi_graph_add_tensor(g, name, QI_FLOAT32);
   g->tensors[t].shape = s;
-  return t;
-}
-
-static int const_t(qi_graph *g, const char *name, qi_shape s, const float *v) {
-  int t = act_t(g, name, s);
-  size_t n = (size_t)qi_shape_numel(&s);
-  float *d = malloc(sizeof(float) * (n ? n : 1));
-  if (n) memcpy(d, v, sizeof(float) * n);
-  qi_tensor_set_const(&g->tensors[t], d, sizeof(float) * n);
   return t;
 }
 
@@ -65,11 +46,11 @@ static int const_rand(qi_graph *g, const char *name, qi_shape s, rng *r,
   float v[4096];
   int64_t n = qi_shape_numel(&s);
   for (int64_t i = 0; i < n; i++) v[i] = rnd(r, lo, hi);
-  return const_t(g, name, s, v);
+  return const_f32(g, name, s, v);
 }
 
 static int scalar_t(qi_graph *g, const char *name, float v) {
-  return const_t(g, name, SH(1), &v);
+  return const_f32(g, name, SH(1), &v);
 }
 
 static int node(qi_graph *g, const char *op, const int *in, int nin,
@@ -80,27 +61,6 @@ static int node(qi_graph *g, const char *op, const int *in, int nin,
   for (int k = 0; k < nin; k++) g->nodes[n].in[k] = in[k];
   for (int k = 0; k < nout; k++) g->nodes[n].out[k] = out[k];
   return n;
-}
-
-static void attr_i(qi_graph *g, int n, const char *name, int64_t v) {
-  qi_node_add_attr(&g->nodes[n], name, QI_ATTR_INT)->i = v;
-}
-static void attr_f(qi_graph *g, int n, const char *name, float v) {
-  qi_node_add_attr(&g->nodes[n], name, QI_ATTR_FLOAT)->f = v;
-}
-static void attr_s(qi_graph *g, int n, const char *name, const char *v) {
-  qi_attr *a = qi_node_add_attr(&g->nodes[n], name, QI_ATTR_STRING);
-  a->s = malloc(strlen(v) + 1);
-  strcpy(a->s, v);
-}
-static void attr_ints(qi_graph *g, int n, const char *name, int cnt, ...) {
-  qi_attr *a = qi_node_add_attr(&g->nodes[n], name, QI_ATTR_INTS);
-  a->n = cnt;
-  a->ints = malloc(sizeof(int64_t) * (size_t)cnt);
-  va_list ap;
-  va_start(ap, cnt);
-  for (int i = 0; i < cnt; i++) a->ints[i] = va_arg(ap, int);
-  va_end(ap);
 }
 
 static void set_io(qi_graph *g, const int *in, int nin, const int *out,

@@ -1,6 +1,6 @@
 /*
  * The FP32 graphs of test_quant_lower.c, built by hand: helpers that add
- * tensors and nodes, and one builder per model. Builders are
+ * tensors and nodes (over graph_build_util.h), and one builder per model. Builders are
  * deterministic (fixed seeds), so the calibration, FP32 and INT8 loads of
  * a case see the same weights. Static functions: include once.
  */
@@ -8,13 +8,13 @@
 #define TEST_QUANT_LOWER_GRAPHS_H
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "graph/graph.h"
+#include "graph_build_util.h"
 
 /* ---- graph building ------------------------------------------------- */
 
@@ -23,17 +23,6 @@ static float urand(float lo, float hi) {
   g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
   return lo + (hi - lo) * (float)((g_rng >> 40) & 0xffffff) / 16777216.0f;
 }
-
-static qi_shape mk_shape(const int64_t *d, int rank) {
-  qi_shape s = {.rank = rank};
-  for (int i = 0; i < rank; i++) s.d[i] = d[i];
-  return s;
-}
-#define SH(...)                            \
-  mk_shape((const int64_t[]){__VA_ARGS__}, \
-           (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
-#define IN(...) (const int[]){__VA_ARGS__}, \
-                (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int))
 
 static int act(qi_graph *g, const char *name) {
   return qi_graph_add_tensor(g, name, QI_FLOAT32);
@@ -52,17 +41,6 @@ static void output(qi_graph *g, int t) {
   g->outputs[g->noutputs++] = t;
 }
 
-static int const_vals(qi_graph *g, const char *name, qi_shape s,
-                      const float *v) {
-  int t = act(g, name);
-  g->tensors[t].shape = s;
-  size_t n = (size_t)qi_shape_numel(&s);
-  float *d = malloc(sizeof(float) * (n ? n : 1));
-  memcpy(d, v, sizeof(float) * n);
-  qi_tensor_set_const(&g->tensors[t], d, sizeof(float) * n);
-  return t;
-}
-
 /* Uniform in [-a, a] with a = gain * sqrt(3 / fan_in): unit-variance
  * outputs for unit-variance inputs at gain 1. */
 static int weights(qi_graph *g, const char *name, qi_shape s, float gain) {
@@ -70,7 +48,7 @@ static int weights(qi_graph *g, const char *name, qi_shape s, float gain) {
   float *v = malloc(sizeof(float) * (size_t)n);
   float a = gain * sqrtf(3.0f / (float)fan_in);
   for (int64_t i = 0; i < n; i++) v[i] = urand(-a, a);
-  int t = const_vals(g, name, s, v);
+  int t = const_f32(g, name, s, v);
   free(v);
   return t;
 }
@@ -78,11 +56,11 @@ static int weights(qi_graph *g, const char *name, qi_shape s, float gain) {
 static int bias(qi_graph *g, const char *name, int64_t n, float a) {
   float v[256];
   for (int64_t i = 0; i < n; i++) v[i] = urand(-a, a);
-  return const_vals(g, name, SH(n), v);
+  return const_f32(g, name, SH(n), v);
 }
 
 static int scalar(qi_graph *g, const char *name, float v) {
-  return const_vals(g, name, (qi_shape){.rank = 0}, &v);
+  return const_f32(g, name, (qi_shape){.rank = 0}, &v);
 }
 
 static int node(qi_graph *g, const char *name, const char *op, const int *in,
@@ -93,25 +71,6 @@ static int node(qi_graph *g, const char *name, const char *op, const int *in,
   return n;
 }
 
-static void attr_i(qi_graph *g, int n, const char *name, int64_t v) {
-  qi_node_add_attr(&g->nodes[n], name, QI_ATTR_INT)->i = v;
-}
-static void attr_f(qi_graph *g, int n, const char *name, float v) {
-  qi_node_add_attr(&g->nodes[n], name, QI_ATTR_FLOAT)->f = v;
-}
-static void attr_s(qi_graph *g, int n, const char *name, const char *v) {
-  qi_node_add_attr(&g->nodes[n], name, QI_ATTR_STRING)->s = strdup(v);
-}
-static void attr_ints(qi_graph *g, int n, const char *name, int cnt, ...) {
-  qi_attr *a = qi_node_add_attr(&g->nodes[n], name, QI_ATTR_INTS);
-  a->n = cnt;
-  a->ints = malloc(sizeof(int64_t) * (size_t)cnt);
-  va_list ap;
-  va_start(ap, cnt);
-  for (int i = 0; i < cnt; i++) a->ints[i] = va_arg(ap, int);
-  va_end(ap);
-}
-
 /* out = Conv(x, w[co, ci/group, k, k], b) with square stride and pads. */
 static int conv(qi_graph *g, const char *name, int x, int64_t ci, int64_t co,
                 int k, int stride, int pad, int group, int with_bias) {
@@ -120,8 +79,8 @@ static int conv(qi_graph *g, const char *name, int x, int64_t ci, int64_t co,
   snprintf(bn, sizeof bn, "%s.b", name);
   int w = weights(g, wn, SH(co, ci / group, k, k), 1.4f);
   int y = act(g, name);
-  int n = with_bias ? node(g, name, "Conv", IN(x, w, bias(g, bn, co, 0.2f)), y)
-                    : node(g, name, "Conv", IN(x, w), y);
+  int n = with_bias ? node(g, name, "Conv", IDX(x, w, bias(g, bn, co, 0.2f)), y)
+                    : node(g, name, "Conv", IDX(x, w), y);
   attr_ints(g, n, "strides", 2, stride, stride);
   attr_ints(g, n, "pads", 4, pad, pad, pad, pad);
   if (group > 1) attr_i(g, n, "group", group);
@@ -130,14 +89,14 @@ static int conv(qi_graph *g, const char *name, int x, int64_t ci, int64_t co,
 
 static int unary(qi_graph *g, const char *name, const char *op, int x) {
   int y = act(g, name);
-  node(g, name, op, IN(x), y);
+  node(g, name, op, IDX(x), y);
   return y;
 }
 
 static int binary(qi_graph *g, const char *name, const char *op, int a,
                   int b) {
   int y = act(g, name);
-  node(g, name, op, IN(a, b), y);
+  node(g, name, op, IDX(a, b), y);
   return y;
 }
 
@@ -146,7 +105,7 @@ static int clip(qi_graph *g, const char *name, int x, float lo, float hi) {
   snprintf(a, sizeof a, "%s.min", name);
   snprintf(b, sizeof b, "%s.max", name);
   int y = act(g, name);
-  node(g, name, "Clip", IN(x, scalar(g, a, lo), scalar(g, b, hi)), y);
+  node(g, name, "Clip", IDX(x, scalar(g, a, lo), scalar(g, b, hi)), y);
   return y;
 }
 
@@ -166,7 +125,7 @@ static qi_graph *build_resnet(void) {
   int x = input(g, "x", SH(1, 3, 20, 20));
   int c1 = unary(g, "r1", "Relu", conv(g, "c1", x, 3, 8, 3, 2, 1, 1, 1));
   int p1 = act(g, "p1");
-  int mp = node(g, "pool", "MaxPool", IN(c1), p1);
+  int mp = node(g, "pool", "MaxPool", IDX(c1), p1);
   attr_ints(g, mp, "kernel_shape", 2, 3, 3);
   attr_ints(g, mp, "strides", 2, 2, 2);
   attr_ints(g, mp, "pads", 4, 1, 1, 1, 1);
@@ -192,7 +151,7 @@ static qi_graph *build_fire(void) {
   qi_graph *g = new_graph(13);
   int x = input(g, "x", SH(1, 6, 14, 14));
   int p = act(g, "p");
-  int mp = node(g, "pool", "MaxPool", IN(x), p);
+  int mp = node(g, "pool", "MaxPool", IDX(x), p);
   attr_ints(g, mp, "kernel_shape", 2, 3, 3);
   attr_ints(g, mp, "strides", 2, 2, 2);
   attr_i(g, mp, "ceil_mode", 1);
@@ -200,7 +159,7 @@ static qi_graph *build_fire(void) {
   int e1 = unary(g, "e1", "Relu", conv(g, "c1", s, 4, 8, 1, 1, 0, 1, 1));
   int e3 = unary(g, "e3", "Relu", conv(g, "c3", s, 4, 7, 3, 1, 1, 1, 1));
   int y = act(g, "y");
-  attr_i(g, node(g, "cat", "Concat", IN(e1, e3), y), "axis", 1);
+  attr_i(g, node(g, "cat", "Concat", IDX(e1, e3), y), "axis", 1);
   output(g, y);
   return g;
 }
@@ -214,7 +173,7 @@ static qi_graph *build_head(void) {
   int fl = unary(g, "flat", "Flatten", gap);
   int fc = act(g, "fc");
   node(g, "fc", "Gemm",
-       IN(fl, weights(g, "fc.w", SH(10, 16), 3.0f), bias(g, "fc.b", 10, 0.5f)),
+       IDX(fl, weights(g, "fc.w", SH(10, 16), 3.0f), bias(g, "fc.b", 10, 0.5f)),
        fc);
   attr_i(g, g->nnodes - 1, "transB", 1);
   output(g, unary(g, "softmax", "Softmax", fc));
@@ -254,7 +213,7 @@ static int resize(qi_graph *g, const char *name, int x, const float *scales,
   char sn[64];
   snprintf(sn, sizeof sn, "%s.shape", name);
   if (scales) {
-    n = node(g, name, "Resize", IN(x, -1, const_vals(g, sn, SH(4), scales)),
+    n = node(g, name, "Resize", IDX(x, -1, const_f32(g, sn, SH(4), scales)),
              y);
   } else {
     int t = qi_graph_add_tensor(g, sn, QI_INT64);
@@ -262,7 +221,7 @@ static int resize(qi_graph *g, const char *name, int x, const float *scales,
     int64_t *d = malloc(4 * sizeof(int64_t));
     memcpy(d, sizes, 4 * sizeof(int64_t));
     qi_tensor_set_const(&g->tensors[t], d, 4 * sizeof(int64_t));
-    n = node(g, name, "Resize", IN(x, -1, -1, t), y);
+    n = node(g, name, "Resize", IDX(x, -1, -1, t), y);
   }
   attr_s(g, n, "mode", mode);
   attr_s(g, n, "coordinate_transformation_mode", coord);
@@ -312,8 +271,8 @@ static qi_graph *build_mlp(void) {
   output(g, binary(g, "y", "MatMul", h, weights(g, "w2", SH(16, 12), 1.0f)));
   int gm = act(g, "gemm");
   int n = node(g, "gemm", "Gemm",
-               IN(z, weights(g, "gw", SH(12, 6), 1.0f),
-                  const_vals(g, "gc", SH(1, 6),
+               IDX(z, weights(g, "gw", SH(12, 6), 1.0f),
+                   const_f32(g, "gc", SH(1, 6),
                              (const float[]){.1f, -.2f, .3f, 0, .5f, -.6f})),
                gm);
   attr_f(g, n, "alpha", 0.5f);
@@ -338,7 +297,7 @@ static qi_graph *build_fallbacks(void) {
   int v = input(g, "v", SH(1, 4, 9));
   int w = weights(g, "c1d.w", SH(4, 4, 3), 1.0f);
   int y4 = act(g, "y4");
-  node(g, "c1d", "Conv", IN(v, w), y4);
+  node(g, "c1d", "Conv", IDX(v, w), y4);
   output(g, y4);
   return g;
 }
@@ -349,8 +308,8 @@ static qi_graph *build_shared(void) {
   int x = input(g, "x", SH(1, 5, 6, 6));
   int w = weights(g, "w", SH(5, 5, 3, 3), 1.4f);
   int a = act(g, "a"), y = act(g, "y");
-  attr_ints(g, node(g, "ca", "Conv", IN(x, w), a), "pads", 4, 1, 1, 1, 1);
-  attr_ints(g, node(g, "cb", "Conv", IN(a, w), y), "pads", 4, 1, 1, 1, 1);
+  attr_ints(g, node(g, "ca", "Conv", IDX(x, w), a), "pads", 4, 1, 1, 1, 1);
+  attr_ints(g, node(g, "cb", "Conv", IDX(a, w), y), "pads", 4, 1, 1, 1, 1);
   output(g, y);
   return g;
 }
@@ -374,7 +333,7 @@ static qi_graph *build_dead_channel(void) {
 static int pool(qi_graph *g, const char *name, const char *op, int x, int k,
                 int stride, const char *auto_pad) {
   int y = act(g, name);
-  int n = node(g, name, op, IN(x), y);
+  int n = node(g, name, op, IDX(x), y);
   attr_ints(g, n, "kernel_shape", 2, k, k);
   attr_ints(g, n, "strides", 2, stride, stride);
   if (auto_pad) attr_s(g, n, "auto_pad", auto_pad);
@@ -391,7 +350,7 @@ static qi_graph *build_pools(void) {
   int x = input(g, "x", SH(2, 6, 12, 12));
   int w = weights(g, "c.w", SH(8, 6, 3, 3), 1.4f);
   int c = act(g, "c");
-  int n = node(g, "c", "Conv", IN(x, w, bias(g, "c.b", 8, 0.2f)), c);
+  int n = node(g, "c", "Conv", IDX(x, w, bias(g, "c.b", 8, 0.2f)), c);
   attr_ints(g, n, "strides", 2, 2, 2);
   attr_s(g, n, "auto_pad", "SAME_UPPER");
   int a1 = pool(g, "a1", "AveragePool", unary(g, "r", "Relu", c), 3, 2,
@@ -406,8 +365,8 @@ static qi_graph *build_pools(void) {
   int y = act(g, "fc");
   float cv[2 * 3] = {0.1f, -0.2f, 0.3f, 0.4f, 0.0f, -0.5f};
   node(g, "fc", "Gemm",
-       IN(fl, weights(g, "fc.w", SH(8, 3), 1.0f),
-          const_vals(g, "fc.c", SH(2, 3), cv)),
+       IDX(fl, weights(g, "fc.w", SH(8, 3), 1.0f),
+           const_f32(g, "fc.c", SH(2, 3), cv)),
        y);
   output(g, y);
   return g;
