@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "image.h"
@@ -66,6 +67,9 @@ int qi_eval_imagenet(const qi_model *m, const qi_eval_options *o, qi_eval_result
     if (!file || !syn || !idx) continue;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", o->images, file);
+    /* The labels may cover more photos than the folder holds (a held-out
+     * subset): rows without their photo are not evaluated. */
+    if (access(path, F_OK) != 0) continue;
     qi_image img;
     if (qi_image_load(path, &img, &e) != QI_OK) {
       fprintf(stderr, "qinfer eval: %s\n", e.message);
@@ -87,6 +91,10 @@ int qi_eval_imagenet(const qi_model *m, const qi_eval_options *o, qi_eval_result
     res->top1 += r == 0;
     res->top5 += r < 5;
     res->images++;
+  }
+  if (rc == 0 && res->images == 0) {
+    fprintf(stderr, "qinfer eval: no photo listed in %s is in %s\n", o->labels, o->images);
+    rc = 1;
   }
   if (res->images) {
     qsort(times, (size_t)res->images, sizeof *times, cmp_double);
