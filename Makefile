@@ -155,7 +155,7 @@ install: all
 	install -m 644 include/qinfer.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 lib/libqinfer.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 tools/qinfer tools/calibrate $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' qinfer.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/qinfer.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@CUDA_LIBS@|$(CUDA_LDLIBS)|' qinfer.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/qinfer.pc
 
 clean:
 	rm -rf build build-san build-fuzz build-tsan lib/libqinfer.a $(TOOLS) $(EXAMPLES)

@@ -12,10 +12,9 @@ __global__ void qi_cuda_quantize_kernel(size_t count, const float *x,
   QI_CUDA_FOR(o, count) y[o] = qi_cu_quantize(x[o], scale, zp);
 }
 
-__global__ void qi_cuda_quantize_nhwc_kernel(size_t count, size_t c,
-                                             size_t hw, const float *x,
-                                             uint8_t *y, float scale,
-                                             int32_t zp) {
+__global__ void qi_cuda_quantize_nhwc_kernel(size_t count, size_t c, size_t hw,
+                                             const float *x, uint8_t *y,
+                                             float scale, int32_t zp) {
   QI_CUDA_FOR(o, count)
   y[o] = qi_cu_quantize(x[qi_cu_nhwc_src(o, c, hw)], scale, zp);
 }
@@ -34,17 +33,16 @@ __global__ void qi_cuda_dequantize_nchw_kernel(size_t count, size_t c,
 }
 
 /* scale positive and finite, zp in 0..255. */
-static qi_status check_quant(const char *what, const void *in,
-                             const void *out, float scale, int32_t zp,
-                             qi_error *err) {
+static qi_status check_quant(const char *what, const void *in, const void *out,
+                             float scale, int32_t zp, qi_error *err) {
   if (!in || !out)
     return qi_fail(err, QI_ERR_INVALID_ARG, "%s: NULL buffer", what);
   if (!(scale > 0.0f && scale <= FLT_MAX))
     return qi_fail(err, QI_ERR_INVALID_ARG, "%s: scale %g is not positive",
                    what, (double)scale);
   if (zp < 0 || zp > 255)
-    return qi_fail(err, QI_ERR_INVALID_ARG,
-                   "%s: zero point %d outside 0..255", what, (int)zp);
+    return qi_fail(err, QI_ERR_INVALID_ARG, "%s: zero point %d outside 0..255",
+                   what, (int)zp);
   return QI_OK;
 }
 
@@ -82,15 +80,13 @@ extern "C" qi_status qi_cuda_quantize_nchw_nhwc(qi_cuda_ctx *ctx, size_t n,
   if (!count) return QI_OK;
   QI_TRY(check_quant("qi_cuda_quantize_nchw_nhwc", x, y, scale, zp, err));
   qi_cuda_quantize_nhwc_kernel<<<qi_cuda_blocks(count), QI_CUDA_THREADS, 0,
-                                 ctx->stream>>>(count, c, hw, x, y, scale,
-                                                zp);
+                                 ctx->stream>>>(count, c, hw, x, y, scale, zp);
   return qi_cuda_launched(err, "qi_cuda_quantize_nhwc_kernel");
 }
 
 extern "C" qi_status qi_cuda_dequantize(qi_cuda_ctx *ctx, size_t count,
-                                        const uint8_t *q, float *y,
-                                        float scale, int32_t zp,
-                                        qi_error *err) {
+                                        const uint8_t *q, float *y, float scale,
+                                        int32_t zp, qi_error *err) {
   QI_TRY(qi_cuda_enter(ctx, err));
   if (!count) return QI_OK;
   QI_TRY(check_quant("qi_cuda_dequantize", q, y, scale, zp, err));

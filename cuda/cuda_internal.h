@@ -1,7 +1,7 @@
 /*
- * Shared by the .cu files of cuda/ only (CUDA C++): the ctx layout, the one check macro
- * that turns a cudaError_t into a qi_status, and the launch shape of the
- * grid-stride kernels.
+ * Shared by the .cu files of cuda/ only (CUDA C++): the ctx layout, the one
+ * check macro that turns a cudaError_t into a qi_status, and the launch shape
+ * of the grid-stride kernels.
  */
 #ifndef QI_CUDA_INTERNAL_H
 #define QI_CUDA_INTERNAL_H
@@ -25,11 +25,11 @@ struct qi_cuda_ctx {
  * report this one again. */
 qi_status qi_cuda_fail(qi_error *err, cudaError_t e, const char *what);
 
-#define QI_CUDA_TRY(err, call)                                   \
-  do {                                                           \
-    cudaError_t qi_cuda_e_ = (call);                             \
-    if (qi_cuda_e_ != cudaSuccess)                               \
-      return qi_cuda_fail((err), qi_cuda_e_, #call);             \
+#define QI_CUDA_TRY(err, call)                       \
+  do {                                               \
+    cudaError_t qi_cuda_e_ = (call);                 \
+    if (qi_cuda_e_ != cudaSuccess)                   \
+      return qi_cuda_fail((err), qi_cuda_e_, #call); \
   } while (0)
 
 /* Makes ctx's device current for the calling thread (a no-op when it
@@ -49,9 +49,9 @@ static inline unsigned qi_cuda_blocks(size_t count) {
 }
 
 /* The element index of a grid-stride loop, in size_t. */
-#define QI_CUDA_FOR(o, count)                                              \
-  for (size_t o = (size_t)blockIdx.x * blockDim.x + threadIdx.x;           \
-       o < (count); o += (size_t)gridDim.x * blockDim.x)
+#define QI_CUDA_FOR(o, count)                                                 \
+  for (size_t o = (size_t)blockIdx.x * blockDim.x + threadIdx.x; o < (count); \
+       o += (size_t)gridDim.x * blockDim.x)
 
 /* rows * c without wrapping; 0 on overflow (callers refuse it). */
 static inline size_t qi_cuda_mul_size(size_t a, size_t b) {

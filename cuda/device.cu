@@ -79,8 +79,8 @@ qi_status qi_cuda_ctx_create(int device_index, qi_cuda_ctx **out,
   ctx->device = device_index;
   qi_status st = qi_cuda_enter(ctx, err);
   if (st == QI_OK) {
-    cudaError_t e = cudaStreamCreateWithFlags(&ctx->stream,
-                                              cudaStreamNonBlocking);
+    cudaError_t e =
+        cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) {
       ctx->stream = NULL;
       st = qi_cuda_fail(err, e, "cudaStreamCreateWithFlags");
@@ -114,8 +114,8 @@ qi_status qi_cuda_alloc(qi_cuda_ctx *ctx, size_t bytes, void **dev,
     *dev = NULL;
     qi_cuda_fail(err, e, "cudaMalloc");
     if (err)
-      qi_error_prefix(err, "cannot allocate %zu bytes on CUDA device %d",
-                      bytes, ctx->device);
+      qi_error_prefix(err, "cannot allocate %zu bytes on CUDA device %d", bytes,
+                      ctx->device);
     return e == cudaErrorMemoryAllocation ? QI_ERR_NOMEM : QI_ERR_DEVICE;
   }
   return QI_OK;

@@ -55,7 +55,7 @@ static inline QI_HD uint8_t qi_cu_out_rule(float v, float lo, float hi,
   return (uint8_t)(QI_RNE(v) + zy);
 }
 
-/* ---- QiQuantize / QiDequantize (ops/qop_convert.h) ---------------------- */
+/* ---- QiQuantize / QiDequantize (ops/qop_convert.h) ----------------------- */
 
 /* q = sat_0..255(rne(x / scale) + zp), NaN -> zp. */
 static inline QI_HD uint8_t qi_cu_quantize(float x, float scale, int32_t zp) {
@@ -64,8 +64,7 @@ static inline QI_HD uint8_t qi_cu_quantize(float x, float scale, int32_t zp) {
   return qi_cu_out_rule(v, QI_I2F(0 - zp), QI_I2F(255 - zp), zp);
 }
 
-static inline QI_HD float qi_cu_dequantize(uint8_t q, float scale,
-                                           int32_t zp) {
+static inline QI_HD float qi_cu_dequantize(uint8_t q, float scale, int32_t zp) {
   return QI_FMUL(QI_I2F((int32_t)q - zp), scale);
 }
 
@@ -109,9 +108,8 @@ static inline QI_HD float qi_cu_dequant_acc(int32_t acc, float mult) {
 
 /* Element o of an m x n epilogue: accumulator (row stride ldacc) plus
  * bias[o % n] (NULL: none). The caller keeps the sum inside int32. */
-static inline QI_HD int32_t qi_cu_acc_at(size_t o, size_t n,
-                                         const int32_t *acc, size_t ldacc,
-                                         const int32_t *bias) {
+static inline QI_HD int32_t qi_cu_acc_at(size_t o, size_t n, const int32_t *acc,
+                                         size_t ldacc, const int32_t *bias) {
   return acc[o / n * ldacc + o % n] + (bias ? bias[o % n] : 0);
 }
 
@@ -151,13 +149,11 @@ static inline int qi_cu_qgemm_bias(size_t k, const int8_t *wj, int32_t bias,
   return 1;
 }
 
-/* ---- uint8 Add / Mul / table (qelt/qelt.h, qlut/qlut.h) ----------------- */
+/* ---- uint8 Add / Mul / table (qelt/qelt.h, qlut/qlut.h) ------------------ */
 
 static inline QI_HD size_t qi_cu_bcast_index(size_t o, size_t c,
                                              qi_u8_bcast bcast) {
-  return bcast == QI_U8_BCAST_NONE ? o
-         : bcast == QI_U8_BCAST_ROW ? o % c
-                                    : 0;
+  return bcast == QI_U8_BCAST_NONE ? o : bcast == QI_U8_BCAST_ROW ? o % c : 0;
 }
 
 static inline QI_HD uint8_t qi_cu_u8_add(uint8_t a, uint8_t b,

@@ -5,18 +5,16 @@
 #include "cuda_internal.h"
 #include "elem.h"
 
-__global__ void qi_cuda_u8_add_kernel(size_t count, size_t c,
-                                      const uint8_t *a, const uint8_t *b,
-                                      qi_u8_bcast bcast, uint8_t *y,
-                                      qi_u8_binary_params p) {
+__global__ void qi_cuda_u8_add_kernel(size_t count, size_t c, const uint8_t *a,
+                                      const uint8_t *b, qi_u8_bcast bcast,
+                                      uint8_t *y, qi_u8_binary_params p) {
   QI_CUDA_FOR(o, count)
   y[o] = qi_cu_u8_add(a[o], b[qi_cu_bcast_index(o, c, bcast)], &p);
 }
 
-__global__ void qi_cuda_u8_mul_kernel(size_t count, size_t c,
-                                      const uint8_t *a, const uint8_t *b,
-                                      qi_u8_bcast bcast, uint8_t *y,
-                                      qi_u8_binary_params p) {
+__global__ void qi_cuda_u8_mul_kernel(size_t count, size_t c, const uint8_t *a,
+                                      const uint8_t *b, qi_u8_bcast bcast,
+                                      uint8_t *y, qi_u8_binary_params p) {
   QI_CUDA_FOR(o, count)
   y[o] = qi_cu_u8_mul(a[o], b[qi_cu_bcast_index(o, c, bcast)], &p);
 }
@@ -27,9 +25,8 @@ typedef struct qi_cuda_table {
   uint8_t t[256];
 } qi_cuda_table;
 
-__global__ void qi_cuda_u8_lut_kernel(size_t count, size_t c,
-                                      const uint8_t *x, size_t ldx,
-                                      uint8_t *y, size_t ldy,
+__global__ void qi_cuda_u8_lut_kernel(size_t count, size_t c, const uint8_t *x,
+                                      size_t ldx, uint8_t *y, size_t ldy,
                                       qi_cuda_table table) {
   __shared__ uint8_t t[256];
   for (unsigned i = threadIdx.x; i < 256; i += blockDim.x) t[i] = table.t[i];
@@ -49,8 +46,7 @@ static qi_status check_binary(const char *what, size_t rows, size_t c,
                    rows, c);
   if (!*count) return QI_OK;
   if (!a || !b || !y || !p)
-    return qi_fail(err, QI_ERR_INVALID_ARG, "%s: NULL buffer or params",
-                   what);
+    return qi_fail(err, QI_ERR_INVALID_ARG, "%s: NULL buffer or params", what);
   if (bcast != QI_U8_BCAST_NONE && bcast != QI_U8_BCAST_ROW &&
       bcast != QI_U8_BCAST_SCALAR)
     return qi_fail(err, QI_ERR_INVALID_ARG, "%s: unknown broadcast %d", what,
@@ -65,8 +61,8 @@ extern "C" qi_status qi_cuda_u8_add(qi_cuda_ctx *ctx, size_t rows, size_t c,
                                     qi_error *err) {
   QI_TRY(qi_cuda_enter(ctx, err));
   size_t count;
-  QI_TRY(check_binary("qi_cuda_u8_add", rows, c, a, b, bcast, y, p, &count,
-                      err));
+  QI_TRY(
+      check_binary("qi_cuda_u8_add", rows, c, a, b, bcast, y, p, &count, err));
   if (!count) return QI_OK;
   qi_cuda_u8_add_kernel<<<qi_cuda_blocks(count), QI_CUDA_THREADS, 0,
                           ctx->stream>>>(count, c, a, b, bcast, y, *p);
@@ -80,8 +76,8 @@ extern "C" qi_status qi_cuda_u8_mul(qi_cuda_ctx *ctx, size_t rows, size_t c,
                                     qi_error *err) {
   QI_TRY(qi_cuda_enter(ctx, err));
   size_t count;
-  QI_TRY(check_binary("qi_cuda_u8_mul", rows, c, a, b, bcast, y, p, &count,
-                      err));
+  QI_TRY(
+      check_binary("qi_cuda_u8_mul", rows, c, a, b, bcast, y, p, &count, err));
   if (!count) return QI_OK;
   qi_cuda_u8_mul_kernel<<<qi_cuda_blocks(count), QI_CUDA_THREADS, 0,
                           ctx->stream>>>(count, c, a, b, bcast, y, *p);
@@ -95,8 +91,10 @@ extern "C" qi_status qi_cuda_u8_lut(qi_cuda_ctx *ctx, size_t rows, size_t c,
   QI_TRY(qi_cuda_enter(ctx, err));
   size_t count = qi_cuda_mul_size(rows, c);
   if (!count && rows && c)
-    return qi_fail(err, QI_ERR_INVALID_ARG, "qi_cuda_u8_lut: %zu x %zu "
-                   "overflows", rows, c);
+    return qi_fail(err, QI_ERR_INVALID_ARG,
+                   "qi_cuda_u8_lut: %zu x %zu "
+                   "overflows",
+                   rows, c);
   if (!count) return QI_OK;
   if (!x || !y || !table || ldx < c || ldy < c)
     return qi_fail(err, QI_ERR_INVALID_ARG,

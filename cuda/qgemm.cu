@@ -13,10 +13,9 @@
  * Descriptors are made per call (a few microseconds of host time; a plan
  * cache is for later).
  */
+#include <cublasLt.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cublasLt.h>
 
 #include "cuda_internal.h"
 #include "elem.h"
@@ -44,11 +43,11 @@ struct qi_cuda_qgemm_weights {
 
 static qi_status lt_fail(qi_error *err, cublasStatus_t s, const char *what) {
   (void)cudaGetLastError();
-  qi_status st = s == CUBLAS_STATUS_ALLOC_FAILED ? QI_ERR_NOMEM
-                 : s == CUBLAS_STATUS_NOT_SUPPORTED ||
-                         s == CUBLAS_STATUS_ARCH_MISMATCH
-                     ? QI_ERR_UNSUPPORTED
-                     : QI_ERR_DEVICE;
+  qi_status st =
+      s == CUBLAS_STATUS_ALLOC_FAILED ? QI_ERR_NOMEM
+      : s == CUBLAS_STATUS_NOT_SUPPORTED || s == CUBLAS_STATUS_ARCH_MISMATCH
+          ? QI_ERR_UNSUPPORTED
+          : QI_ERR_DEVICE;
   return qi_fail(err, st, "%s: %s: %s", what, cublasLtGetStatusName(s),
                  cublasLtGetStatusString(s));
 }
@@ -102,22 +101,21 @@ static void lt_op_free(lt_op *op) {
   if (op->desc) (void)cublasLtMatmulDescDestroy(op->desc);
 }
 
-#define LT_STEP(call)                              \
-  do {                                             \
-    cublasStatus_t lt_s_ = (call);                 \
-    if (lt_s_ != CUBLAS_STATUS_SUCCESS) {          \
-      st = lt_fail(err, lt_s_, #call);             \
-      goto done;                                   \
-    }                                              \
+#define LT_STEP(call)                     \
+  do {                                    \
+    cublasStatus_t lt_s_ = (call);        \
+    if (lt_s_ != CUBLAS_STATUS_SUCCESS) { \
+      st = lt_fail(err, lt_s_, #call);    \
+      goto done;                          \
+    }                                     \
   } while (0)
 
 /* Row-major c[m x n] = a[m x k] * b[n x k]^T (header comment). */
 static qi_status lt_matmul(qi_cuda_blas *bl, cublasComputeType_t compute,
                            cudaDataType_t scale_type, cudaDataType_t ab_type,
-                           cudaDataType_t c_type, size_t m, size_t n,
-                           size_t k, const void *alpha, const void *beta,
-                           const void *a, const void *b, void *c,
-                           qi_error *err) {
+                           cudaDataType_t c_type, size_t m, size_t n, size_t k,
+                           const void *alpha, const void *beta, const void *a,
+                           const void *b, void *c, qi_error *err) {
   qi_status st = QI_OK;
   lt_op op;
   memset(&op, 0, sizeof op);
@@ -159,8 +157,8 @@ static qi_status check_dims(const char *what, size_t m, size_t n, size_t k,
                             const void *c, qi_error *err) {
   if (!a || !b || !c)
     return qi_fail(err, QI_ERR_INVALID_ARG, "%s: NULL buffer", what);
-  if (!m || !n || !k || n % multiple || k % multiple ||
-      m > (size_t)INT32_MAX || n > (size_t)INT32_MAX || k > (size_t)INT32_MAX)
+  if (!m || !n || !k || n % multiple || k % multiple || m > (size_t)INT32_MAX ||
+      n > (size_t)INT32_MAX || k > (size_t)INT32_MAX)
     return qi_fail(err, QI_ERR_INVALID_ARG,
                    "%s: %zu x %zu x %zu: m, n, k must be 1..2^31-1 with n "
                    "and k multiples of %zu",
@@ -168,16 +166,16 @@ static qi_status check_dims(const char *what, size_t m, size_t n, size_t k,
   return QI_OK;
 }
 
-extern "C" qi_status qi_cuda_gemm_s8s8s32(qi_cuda_blas *bl, size_t m,
-                                          size_t n, size_t k, const int8_t *a,
+extern "C" qi_status qi_cuda_gemm_s8s8s32(qi_cuda_blas *bl, size_t m, size_t n,
+                                          size_t k, const int8_t *a,
                                           const int8_t *b, int32_t *c,
                                           qi_error *err) {
   if (!bl) return qi_fail(err, QI_ERR_INVALID_ARG, "blas is NULL");
   QI_TRY(qi_cuda_enter(bl->ctx, err));
   QI_TRY(check_dims("qi_cuda_gemm_s8s8s32", m, n, k, 4, a, b, c, err));
   const int32_t alpha = 1, beta = 0;
-  return lt_matmul(bl, CUBLAS_COMPUTE_32I, CUDA_R_32I, CUDA_R_8I, CUDA_R_32I,
-                   m, n, k, &alpha, &beta, a, b, c, err);
+  return lt_matmul(bl, CUBLAS_COMPUTE_32I, CUDA_R_32I, CUDA_R_8I, CUDA_R_32I, m,
+                   n, k, &alpha, &beta, a, b, c, err);
 }
 
 extern "C" qi_status qi_cuda_gemm_f16(qi_cuda_blas *bl, size_t m, size_t n,
@@ -214,8 +212,8 @@ extern "C" qi_status qi_cuda_qgemm_weights_create(
                    n, k, ldb, (int)za);
   if (k > QI_U8S8_GEMM_MAX_K || n > ((size_t)1 << 31))
     return qi_fail(err, QI_ERR_INVALID_ARG,
-                   "u8s8 GEMM weights %zu x %zu: k above %d or n above 2^31",
-                   n, k, QI_U8S8_GEMM_MAX_K);
+                   "u8s8 GEMM weights %zu x %zu: k above %d or n above 2^31", n,
+                   k, QI_U8S8_GEMM_MAX_K);
   size_t npad = round_up(n, QGEMM_PAD), kpad = round_up(k, QGEMM_PAD);
   size_t bytes = weights_bytes(npad, kpad);
   unsigned char *host = (unsigned char *)calloc(1, bytes);
@@ -237,8 +235,7 @@ extern "C" qi_status qi_cuda_qgemm_weights_create(
     memcpy(hb + j * kpad, bj, k);
     hmult[j] = mult[j];
   }
-  qi_cuda_qgemm_weights *w =
-      (qi_cuda_qgemm_weights *)calloc(1, sizeof *w);
+  qi_cuda_qgemm_weights *w = (qi_cuda_qgemm_weights *)calloc(1, sizeof *w);
   qi_status st = w ? qi_cuda_alloc(ctx, bytes, &w->dev, err)
                    : qi_fail(err, QI_ERR_NOMEM, "out of memory");
   if (st == QI_OK) st = qi_cuda_upload(ctx, w->dev, host, bytes, err);
@@ -277,15 +274,15 @@ extern "C" size_t qi_cuda_qgemm_scratch_bytes(size_t m,
   return round_up(a8, 256) + acc;
 }
 
-extern "C" qi_status qi_cuda_qgemm(qi_cuda_blas *bl, size_t m,
-                                   const uint8_t *a, size_t lda,
-                                   const qi_cuda_qgemm_weights *w,
+extern "C" qi_status qi_cuda_qgemm(qi_cuda_blas *bl, size_t m, const uint8_t *a,
+                                   size_t lda, const qi_cuda_qgemm_weights *w,
                                    const uint8_t *r, size_t ldr, void *c,
                                    size_t ldc, const qi_u8s8_gemm_params *p,
                                    void *scratch, size_t scratch_bytes,
                                    qi_error *err) {
   if (!bl || !w || !p)
-    return qi_fail(err, QI_ERR_INVALID_ARG, "qgemm: NULL blas, weights or "
+    return qi_fail(err, QI_ERR_INVALID_ARG,
+                   "qgemm: NULL blas, weights or "
                    "params");
   QI_TRY(qi_cuda_enter(bl->ctx, err));
   if (!m) return QI_OK;
@@ -299,12 +296,12 @@ extern "C" qi_status qi_cuda_qgemm(qi_cuda_blas *bl, size_t m,
   if (m > (size_t)INT32_MAX)
     return qi_fail(err, QI_ERR_INVALID_ARG, "qgemm: m = %zu above 2^31-1", m);
   int8_t *a8 = (int8_t *)scratch;
-  int32_t *acc = (int32_t *)((unsigned char *)scratch +
-                             round_up(m * w->kpad, 256));
+  int32_t *acc =
+      (int32_t *)((unsigned char *)scratch + round_up(m * w->kpad, 256));
   QI_TRY(qi_cuda_shift_u8_s8(bl->ctx, m, w->k, a, lda, a8, w->kpad, err));
   const int32_t alpha = 1, beta = 0;
-  QI_TRY(lt_matmul(bl, CUBLAS_COMPUTE_32I, CUDA_R_32I, CUDA_R_8I, CUDA_R_32I,
-                   m, w->npad, w->kpad, &alpha, &beta, a8, w->b8, acc, err));
+  QI_TRY(lt_matmul(bl, CUBLAS_COMPUTE_32I, CUDA_R_32I, CUDA_R_8I, CUDA_R_32I, m,
+                   w->npad, w->kpad, &alpha, &beta, a8, w->b8, acc, err));
   return qi_cuda_requant(bl->ctx, m, w->n, acc, w->npad, w->bias, w->mult, r,
                          ldr, c, ldc, p, err);
 }

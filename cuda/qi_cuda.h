@@ -24,16 +24,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "qinfer.h"
 #include "gemm/gemm.h"
 #include "qelt/qelt.h"
+#include "qinfer.h"
 #include "qpool/qpool.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- devices, memory, streams (cuda/device.cu) -------------------------- */
+/* ---- devices, memory, streams (cuda/device.cu) --------------------------- */
 
 typedef struct qi_cuda_ctx qi_cuda_ctx;
 
@@ -88,25 +88,23 @@ qi_status qi_cuda_quantize_nchw_nhwc(qi_cuda_ctx *ctx, size_t n, size_t c,
                                      size_t hw, const float *x, uint8_t *y,
                                      float scale, int32_t zp, qi_error *err);
 qi_status qi_cuda_dequantize(qi_cuda_ctx *ctx, size_t count, const uint8_t *q,
-                             float *y, float scale, int32_t zp,
-                             qi_error *err);
+                             float *y, float scale, int32_t zp, qi_error *err);
 /* q NHWC [n, hw, c] uint8 -> y NCHW [n, c, hw] float. */
 qi_status qi_cuda_dequantize_nhwc_nchw(qi_cuda_ctx *ctx, size_t n, size_t c,
                                        size_t hw, const uint8_t *q, float *y,
-                                       float scale, int32_t zp,
-                                       qi_error *err);
+                                       float scale, int32_t zp, qi_error *err);
 
-/* ---- GEMM epilogue and activation shift (cuda/requant.cu) ----------------- */
+/* ---- GEMM epilogue and activation shift (cuda/requant.cu) ---------------- */
 /* c[i][j] = gemm/gemm.h's epilogue of acc[i][j] + bias[j] (int32; the
  * caller keeps the sum inside int32, as the weight upload checks):
  * uint8 with mult[j], zy, clamp and the optional residual r (row stride
  * ldr, NULL for none), or float32 (p->out_f32) = (float)acc * mult[j].
  * acc rows have stride ldacc, c rows ldc elements; bias may be NULL. */
 qi_status qi_cuda_requant(qi_cuda_ctx *ctx, size_t m, size_t n,
-                          const int32_t *acc, size_t ldacc,
-                          const int32_t *bias, const float *mult,
-                          const uint8_t *r, size_t ldr, void *c, size_t ldc,
-                          const qi_u8s8_gemm_params *p, qi_error *err);
+                          const int32_t *acc, size_t ldacc, const int32_t *bias,
+                          const float *mult, const uint8_t *r, size_t ldr,
+                          void *c, size_t ldc, const qi_u8s8_gemm_params *p,
+                          qi_error *err);
 /* a8[i][t] = a[i][t] - 128 as int8 for t < k, 0 for k <= t < kpad
  * (kpad >= k): uint8 activations for the int8 x int8 tensor cores. */
 qi_status qi_cuda_shift_u8_s8(qi_cuda_ctx *ctx, size_t m, size_t k,
@@ -143,7 +141,7 @@ qi_status qi_cuda_u8_gap(qi_cuda_ctx *ctx, size_t npix, size_t c,
                          const uint8_t *x, size_t x_pix, uint8_t *y,
                          const qi_u8_avgpool_params *p, qi_error *err);
 
-/* ---- cuBLASLt GEMMs (cuda/qgemm.cu) --------------------------------------- */
+/* ---- cuBLASLt GEMMs (cuda/qgemm.cu) -------------------------------------- */
 /* A cuBLASLt handle and its workspace on one ctx (the ctx must outlive
  * it). Only this part of cuda/ links cuBLASLt: loading that library costs
  * a process about 0.15 s, so programs that never ask for a GEMM never load
@@ -157,9 +155,9 @@ void qi_cuda_blas_free(qi_cuda_blas *blas);
 /* c[m x n] (int32, row-major) = a[m x k] (int8, row-major) * b[n x k]^T:
  * cuBLASLt int8 tensor cores, CUBLAS_COMPUTE_32I, exact. k and n multiples
  * of 4 (the IMMA layout rule); device pointers from qi_cuda_alloc. */
-qi_status qi_cuda_gemm_s8s8s32(qi_cuda_blas *blas, size_t m, size_t n,
-                               size_t k, const int8_t *a, const int8_t *b,
-                               int32_t *c, qi_error *err);
+qi_status qi_cuda_gemm_s8s8s32(qi_cuda_blas *blas, size_t m, size_t n, size_t k,
+                               const int8_t *a, const int8_t *b, int32_t *c,
+                               qi_error *err);
 /* The same with IEEE half operands and output, float32 accumulation (for
  * FP16 layers and the throughput benchmark). k and n multiples of 8. */
 qi_status qi_cuda_gemm_f16(qi_cuda_blas *blas, size_t m, size_t n, size_t k,

@@ -8,7 +8,8 @@
 
 __global__ void qi_cuda_u8_maxpool_kernel(size_t count, qi_u8_pool_geom g,
                                           const uint8_t *x, uint8_t *y) {
-  QI_CUDA_FOR(o, count) y[qi_cu_pool_y_offset(&g, o)] = qi_cu_maxpool_at(&g, x, o);
+  QI_CUDA_FOR(o, count)
+  y[qi_cu_pool_y_offset(&g, o)] = qi_cu_maxpool_at(&g, x, o);
 }
 
 __global__ void qi_cuda_u8_avgpool_kernel(size_t count, qi_u8_pool_geom g,
@@ -81,8 +82,8 @@ extern "C" qi_status qi_cuda_u8_avgpool(qi_cuda_ctx *ctx,
 }
 
 extern "C" qi_status qi_cuda_u8_gap(qi_cuda_ctx *ctx, size_t npix, size_t c,
-                                    const uint8_t *x, size_t x_pix,
-                                    uint8_t *y, const qi_u8_avgpool_params *p,
+                                    const uint8_t *x, size_t x_pix, uint8_t *y,
+                                    const qi_u8_avgpool_params *p,
                                     qi_error *err) {
   QI_TRY(qi_cuda_enter(ctx, err));
   if (!c) return QI_OK;
@@ -91,7 +92,7 @@ extern "C" qi_status qi_cuda_u8_gap(qi_cuda_ctx *ctx, size_t npix, size_t c,
                    "qi_cuda_u8_gap: NULL buffer or params, pixel stride %zu "
                    "below c = %zu, or %zu pixels outside 1..2^23",
                    x_pix, c, npix);
-  qi_cuda_u8_gap_kernel<<<qi_cuda_blocks(c), QI_CUDA_THREADS, 0,
-                          ctx->stream>>>(npix, c, x, x_pix, y, *p);
+  qi_cuda_u8_gap_kernel<<<qi_cuda_blocks(c), QI_CUDA_THREADS, 0, ctx->stream>>>(
+      npix, c, x, x_pix, y, *p);
   return qi_cuda_launched(err, "qi_cuda_u8_gap_kernel");
 }

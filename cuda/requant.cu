@@ -10,8 +10,7 @@ __global__ void qi_cuda_requant_u8_kernel(size_t count, size_t n,
                                           const int32_t *acc, size_t ldacc,
                                           const int32_t *bias,
                                           const float *mult, uint8_t *c,
-                                          size_t ldc,
-                                          qi_u8s8_gemm_params p) {
+                                          size_t ldc, qi_u8s8_gemm_params p) {
   QI_CUDA_FOR(o, count) {
     int32_t s = qi_cu_acc_at(o, n, acc, ldacc, bias);
     c[qi_cu_row_offset(o, n, ldc)] = qi_cu_requant_u8(s, mult[o % n], &p);
@@ -41,8 +40,7 @@ __global__ void qi_cuda_requant_f32_kernel(size_t count, size_t n,
 }
 
 __global__ void qi_cuda_shift_kernel(size_t count, size_t k, size_t kpad,
-                                     const uint8_t *a, size_t lda,
-                                     int8_t *a8) {
+                                     const uint8_t *a, size_t lda, int8_t *a8) {
   QI_CUDA_FOR(o, count) a8[o] = qi_cu_shift_at(o, k, kpad, a, lda);
 }
 

@@ -28,12 +28,12 @@ enum { SETS = 3, WARMUP = 3, BATCH = 10, SAMPLES = 11, CHECKS = 64 };
  * sum cancels to near zero (those samples are skipped). */
 #define F16_REL_TOL 4e-3
 
-#define TRY(call)                                                         \
-  do {                                                                    \
-    if ((call) != QI_OK) {                                                \
-      printf("bench_cuda_gemm: FAIL %s: %s\n", #call, e.message);         \
-      return 1;                                                           \
-    }                                                                     \
+#define TRY(call)                                                 \
+  do {                                                            \
+    if ((call) != QI_OK) {                                        \
+      printf("bench_cuda_gemm: FAIL %s: %s\n", #call, e.message); \
+      return 1;                                                   \
+    }                                                             \
   } while (0)
 
 static int cmp_float(const void *a, const void *b) {
@@ -106,8 +106,8 @@ typedef struct bench {
 
 static qi_status call_s8(void *u, int set, qi_error *err) {
   bench *b = u;
-  return qi_cuda_gemm_s8s8s32(b->bl, b->m, b->n, b->k, b->a8[set],
-                              b->b8[set], b->c32, err);
+  return qi_cuda_gemm_s8s8s32(b->bl, b->m, b->n, b->k, b->a8[set], b->b8[set],
+                              b->c32, err);
 }
 static qi_status call_f16(void *u, int set, qi_error *err) {
   bench *b = u;
@@ -209,8 +209,8 @@ int main(int argc, char **argv) {
     double f = 0.0, fabs_sum = 0.0;
     for (size_t t = 0; t < b.k; t++) {
       s += (int64_t)ha[i * b.k + t] * hb[j * b.k + t];
-      double x = f16_to_double(ha16[i * b.k + t]) *
-                 f16_to_double(hb16[j * b.k + t]);
+      double x =
+          f16_to_double(ha16[i * b.k + t]) * f16_to_double(hb16[j * b.k + t]);
       f += x;
       fabs_sum += fabs(x);
     }

@@ -80,12 +80,18 @@ static inline void cc_clamp_of(size_t idx, int32_t zy, int32_t *qmin,
 static inline double cc_ratio_of(size_t idx, cc_rng *r) {
   static const double fixed[] = {1e-5, 0.5, 1.0, 1e4};
   switch (idx % 6) {
-    case 0: return fixed[0];
-    case 1: return fixed[1];
-    case 2: return 0.25 + cc_unit(r);
-    case 3: return fixed[2];
-    case 4: return 3.0 + 2.0 * cc_unit(r);
-    default: return fixed[3];
+    case 0:
+      return fixed[0];
+    case 1:
+      return fixed[1];
+    case 2:
+      return 0.25 + cc_unit(r);
+    case 3:
+      return fixed[2];
+    case 4:
+      return 3.0 + 2.0 * cc_unit(r);
+    default:
+      return fixed[3];
   }
 }
 
@@ -95,7 +101,7 @@ static inline void *cc_alloc(size_t bytes, int fill) {
   return p;
 }
 
-/* ---- QiQuantize / QiDequantize ------------------------------------------ */
+/* ---- QiQuantize / QiDequantize ------------------------------------------- */
 
 typedef struct cc_convert_case {
   size_t n, c, hw;
@@ -105,10 +111,10 @@ typedef struct cc_convert_case {
 } cc_convert_case;
 
 static const cc_convert_case cc_convert_cases[] = {
-    {1, 1, 1, 0, 1.0f, 0},          {1, 3, 35, 0, 0.03125f, 128},
-    {2, 5, 13, 1, 0.02f, 75},       {1, 17, 1, 1, 0.5f, 255},
-    {3, 1, 64, 1, 7.25f, 18},       {1, 32, 784, 1, 0.0078125f, 157},
-    {2, 7, 9, 0, 1e-3f, 231},       {1, 1, 1, 1, 3.0f, 0},
+    {1, 1, 1, 0, 1.0f, 0},    {1, 3, 35, 0, 0.03125f, 128},
+    {2, 5, 13, 1, 0.02f, 75}, {1, 17, 1, 1, 0.5f, 255},
+    {3, 1, 64, 1, 7.25f, 18}, {1, 32, 784, 1, 0.0078125f, 157},
+    {2, 7, 9, 0, 1e-3f, 231}, {1, 1, 1, 1, 3.0f, 0},
 };
 
 /* x values: spread over about twice the representable range (both
@@ -120,12 +126,20 @@ static inline void cc_convert_input(cc_rng *r, const cc_convert_case *cs,
     double q = (cc_unit(r) * 2.0 - 1.0) * 300.0;
     x[i] = (float)(q * cs->scale);
     switch (i % 11) {
-      case 3: x[i] = NAN; break;
-      case 5: x[i] = (float)((double)cc_range(r, -300, 300) + 0.5) *
-                     cs->scale; break;
-      case 7: x[i] = i % 2 ? INFINITY : -INFINITY; break;
-      case 8: x[i] = i % 3 ? -0.0f : 3e38f; break;
-      default: break;
+      case 3:
+        x[i] = NAN;
+        break;
+      case 5:
+        x[i] = (float)((double)cc_range(r, -300, 300) + 0.5) * cs->scale;
+        break;
+      case 7:
+        x[i] = i % 2 ? INFINITY : -INFINITY;
+        break;
+      case 8:
+        x[i] = i % 3 ? -0.0f : 3e38f;
+        break;
+      default:
+        break;
     }
   }
 }
@@ -141,8 +155,8 @@ static inline void cc_quantize_ref(const cc_convert_case *cs, const float *x,
   for (size_t b = 0; b < cs->n; b++)
     for (size_t ch = 0; ch < cs->c; ch++) {
       size_t img = b * cs->c * cs->hw;
-      qi_qop_quantize_row__scalar(cs->hw, x + img + ch * cs->hw,
-                                  y + img + ch, cs->c, cs->scale, cs->zp);
+      qi_qop_quantize_row__scalar(cs->hw, x + img + ch * cs->hw, y + img + ch,
+                                  cs->c, cs->scale, cs->zp);
     }
 }
 
@@ -161,7 +175,7 @@ static inline void cc_dequantize_ref(const cc_convert_case *cs,
     }
 }
 
-/* ---- GEMM epilogue --------------------------------------------------------- */
+/* ---- GEMM epilogue ------------------------------------------------------- */
 
 typedef struct cc_requant_case {
   size_t m, n;
@@ -170,8 +184,8 @@ typedef struct cc_requant_case {
 } cc_requant_case;
 
 static const cc_requant_case cc_requant_cases[] = {
-    {1, 1, 1, 1, 1, 0, 0, 1},     {7, 13, 16, 15, 14, 0, 1, 1},
-    {5, 17, 17, 17, 17, 0, 0, 0}, {3, 33, 40, 33, 35, 1, 0, 1},
+    {1, 1, 1, 1, 1, 0, 0, 1},      {7, 13, 16, 15, 14, 0, 1, 1},
+    {5, 17, 17, 17, 17, 0, 0, 0},  {3, 33, 40, 33, 35, 1, 0, 1},
     {64, 48, 48, 50, 48, 0, 1, 1}, {2, 5, 5, 9, 5, 1, 0, 0},
 };
 
@@ -230,14 +244,14 @@ static inline void cc_requant_ref(const cc_requant_case *cs,
       if (cs->out_f32)
         ((float *)c)[i * cs->ldc + j] = qi_dequant_f32(s, d->mult[j]);
       else if (cs->residual)
-        ((uint8_t *)c)[i * cs->ldc + j] = qi_requant_u8_residual(
-            s, d->mult[j], d->r[i * cs->ldr + j], &d->p);
+        ((uint8_t *)c)[i * cs->ldc + j] =
+            qi_requant_u8_residual(s, d->mult[j], d->r[i * cs->ldr + j], &d->p);
       else
         ((uint8_t *)c)[i * cs->ldc + j] = qi_requant_u8(s, d->mult[j], &d->p);
     }
 }
 
-/* ---- u8s8 GEMM ------------------------------------------------------------- */
+/* ---- u8s8 GEMM ----------------------------------------------------------- */
 
 typedef struct cc_gemm_case {
   size_t m, n, k;
@@ -246,9 +260,9 @@ typedef struct cc_gemm_case {
 } cc_gemm_case;
 
 static const cc_gemm_case cc_gemm_cases[] = {
-    {1, 1, 1, 1, 1, 0, 0},         {1, 3, 5, 7, 3, 0, 0},
-    {7, 13, 17, 17, 16, 0, 1},     {16, 16, 16, 16, 16, 1, 0},
-    {33, 65, 129, 130, 65, 0, 0},  {5, 31, 300, 300, 33, 0, 1},
+    {1, 1, 1, 1, 1, 0, 0},          {1, 3, 5, 7, 3, 0, 0},
+    {7, 13, 17, 17, 16, 0, 1},      {16, 16, 16, 16, 16, 1, 0},
+    {33, 65, 129, 130, 65, 0, 0},   {5, 31, 300, 300, 33, 0, 1},
     {64, 48, 1000, 1003, 48, 1, 0}, {2, 5, 4099, 4099, 5, 0, 0},
     {100, 7, 3, 3, 7, 0, 1},
 };
@@ -308,7 +322,7 @@ static inline void cc_gemm_ref(const cc_gemm_case *cs, const cc_gemm_data *d,
                    c, cs->ldc, NULL);
 }
 
-/* ---- uint8 Add / Mul / table ----------------------------------------------- */
+/* ---- uint8 Add / Mul / table --------------------------------------------- */
 
 typedef struct cc_binary_case {
   size_t rows, c;
@@ -316,10 +330,10 @@ typedef struct cc_binary_case {
 } cc_binary_case;
 
 static const cc_binary_case cc_binary_cases[] = {
-    {1, 1, QI_U8_BCAST_NONE},   {7, 13, QI_U8_BCAST_NONE},
-    {5, 17, QI_U8_BCAST_ROW},   {3, 1, QI_U8_BCAST_ROW},
+    {1, 1, QI_U8_BCAST_NONE},    {7, 13, QI_U8_BCAST_NONE},
+    {5, 17, QI_U8_BCAST_ROW},    {3, 1, QI_U8_BCAST_ROW},
     {9, 33, QI_U8_BCAST_SCALAR}, {1, 1000, QI_U8_BCAST_NONE},
-    {56, 24, QI_U8_BCAST_ROW},  {1, 1, QI_U8_BCAST_SCALAR},
+    {56, 24, QI_U8_BCAST_ROW},   {1, 1, QI_U8_BCAST_SCALAR},
 };
 
 static inline size_t cc_binary_b_len(const cc_binary_case *cs) {
@@ -335,10 +349,10 @@ static inline qi_u8_binary_params cc_binary_params(cc_rng *r, size_t idx,
                   : sa / cc_ratio_of(idx, r);
   int32_t zy = cc_zp(idx + 1), qmin, qmax;
   cc_clamp_of(idx, zy, &qmin, &qmax);
-  return mul ? qi_u8_mul_params_make(sa, cc_zp(idx), sb, cc_zp(idx + 3), sy,
-                                     zy, qmin, qmax)
-             : qi_u8_add_params_make(sa, cc_zp(idx), sb, cc_zp(idx + 3), sy,
-                                     zy, qmin, qmax);
+  return mul ? qi_u8_mul_params_make(sa, cc_zp(idx), sb, cc_zp(idx + 3), sy, zy,
+                                     qmin, qmax)
+             : qi_u8_add_params_make(sa, cc_zp(idx), sb, cc_zp(idx + 3), sy, zy,
+                                     qmin, qmax);
 }
 
 typedef struct cc_lut_case {
@@ -346,10 +360,13 @@ typedef struct cc_lut_case {
 } cc_lut_case;
 
 static const cc_lut_case cc_lut_cases[] = {
-    {1, 1, 1, 1}, {7, 13, 20, 15}, {4, 100, 100, 100}, {33, 3, 7, 5},
+    {1, 1, 1, 1},
+    {7, 13, 20, 15},
+    {4, 100, 100, 100},
+    {33, 3, 7, 5},
 };
 
-/* ---- uint8 pooling --------------------------------------------------------- */
+/* ---- uint8 pooling ------------------------------------------------------- */
 
 typedef struct cc_pool_case {
   qi_u8_pool_geom g;

@@ -8,7 +8,7 @@
 #   tests/cuda/run.sh [M N K]
 #
 # Logs go to $OUT when it is set (the lent GPU machines), else to
-# build/cuda-tests/. The library's CPU part needs OpenBLAS's headers to
+# $BUILD/cuda-tests/ (BUILD defaults to build). The library's CPU part needs OpenBLAS's headers to
 # build; where they are missing, binaries built elsewhere with nvcc and
 # carried in build/cuda-tests/ are used instead (said so in the output).
 # Exit status: 0 when every step that ran passed.
@@ -29,7 +29,8 @@ fi
 command -v nvcc >/dev/null 2>&1 && nvcc --version | tail -n 2
 
 t0=$SECONDS
-if make --no-print-directory -j"$(nproc)" cuda-tests >"$LOGS/build.log" 2>&1; then
+if make --no-print-directory -j"$(nproc)" BUILD="$BUILD" LIB="$BUILD/libqinfer.a" \
+  cuda-tests >"$LOGS/build.log" 2>&1; then
   summary+=("build            ok ($((SECONDS - t0)) s)")
 elif [ -x "$BIN/test_cuda_kernels" ] && [ -x "$BIN/bench_cuda_gemm" ]; then
   summary+=("build            FAILED, using the carried binaries (see $LOGS/build.log)")

@@ -20,8 +20,7 @@
 
 /* Float outputs: equal bits, or both NaN (NaN payloads differ between x86
  * and the GPU and carry no meaning). */
-static int same_floats(const float *a, const float *b, size_t n,
-                       size_t *bad) {
+static int same_floats(const float *a, const float *b, size_t n, size_t *bad) {
   for (size_t i = 0; i < n; i++) {
     if (isnan(a[i]) && isnan(b[i])) continue;
     if (memcmp(&a[i], &b[i], sizeof(float)) != 0) {
@@ -53,10 +52,9 @@ static void test_quantize(qt_state *st) {
     cc_convert_input(&r, cs, x, count);
     cc_quantize_ref(cs, x, want);
     for (size_t o = 0; o < count; o++)
-      got[o] = cs->layout
-                   ? qi_cu_quantize(x[qi_cu_nhwc_src(o, cs->c, cs->hw)],
-                                    cs->scale, cs->zp)
-                   : qi_cu_quantize(x[o], cs->scale, cs->zp);
+      got[o] = cs->layout ? qi_cu_quantize(x[qi_cu_nhwc_src(o, cs->c, cs->hw)],
+                                           cs->scale, cs->zp)
+                          : qi_cu_quantize(x[o], cs->scale, cs->zp);
     QT_CHECKF(st, same_bytes(want, got, count, &bad),
               "case %zu: element %zu: %u, CPU %u", ci, bad, got[bad],
               want[bad]);
@@ -114,7 +112,8 @@ static void test_requant(qt_state *st) {
     const cc_requant_case *cs = &cc_requant_cases[ci];
     cc_requant_data d;
     size_t bytes = cc_requant_out_bytes(cs), bad = 0;
-    void *want = cc_alloc(bytes, CC_SENTINEL), *got = cc_alloc(bytes, CC_SENTINEL);
+    void *want = cc_alloc(bytes, CC_SENTINEL),
+         *got = cc_alloc(bytes, CC_SENTINEL);
     QT_CHECK(st, cc_requant_make(&r, cs, ci, &d) && want && got);
     cc_requant_ref(cs, &d, want);
     requant_emulated(cs, &d, got);
@@ -135,8 +134,8 @@ static void test_requant(qt_state *st) {
  * grid of multipliers: ties, saturation and NaN. */
 static void test_requant_rule_sweep(qt_state *st) {
   cc_rng r = {14};
-  static const float mults[] = {0.5f, 0.25f, 1.0f, 1e-7f, 3.0f, 1e9f,
-                                -0.75f, NAN, INFINITY};
+  static const float mults[] = {0.5f, 0.25f,  1.0f, 1e-7f,   3.0f,
+                                1e9f, -0.75f, NAN,  INFINITY};
   size_t bad = 0;
   for (size_t mi = 0; mi < CC_LEN(mults); mi++)
     for (size_t zi = 0; zi < CC_LEN(cc_zero_points); zi++) {
@@ -168,8 +167,7 @@ static int gemm_emulated(const cc_gemm_case *cs, const cc_gemm_data *d,
   for (size_t o = 0; ok && o < cs->m * kpad; o++)
     a8[o] = qi_cu_shift_at(o, cs->k, kpad, d->a, cs->lda);
   for (size_t j = 0; ok && j < cs->n; j++) {
-    ok = qi_cu_qgemm_bias(cs->k, d->b + j * cs->k, d->bias[j], d->za,
-                          &bias[j]);
+    ok = qi_cu_qgemm_bias(cs->k, d->b + j * cs->k, d->bias[j], d->za, &bias[j]);
     memcpy(b8 + j * kpad, d->b + j * cs->k, cs->k);
   }
   for (size_t i = 0; ok && i < cs->m; i++)
@@ -205,7 +203,8 @@ static void test_qgemm(qt_state *st) {
     const cc_gemm_case *cs = &cc_gemm_cases[ci];
     cc_gemm_data d;
     size_t bytes = cc_gemm_out_bytes(cs), bad = 0;
-    void *want = cc_alloc(bytes, CC_SENTINEL), *got = cc_alloc(bytes, CC_SENTINEL);
+    void *want = cc_alloc(bytes, CC_SENTINEL),
+         *got = cc_alloc(bytes, CC_SENTINEL);
     QT_CHECK(st, cc_gemm_make(&r, cs, ci, &d) && want && got);
     cc_gemm_ref(cs, &d, want);
     QT_CHECKF(st, gemm_emulated(cs, &d, got),
@@ -249,7 +248,8 @@ static void test_qgemm_range_check(qt_state *st) {
     int64_t room = (int64_t)INT32_MAX - 255 * abs_sum;
     int64_t target = room + (int64_t)(j % 3) - 1;
     int64_t bias = (int64_t)za * sum + (j % 4 < 2 ? target : -target);
-    if (bias > INT32_MAX || bias < INT32_MIN) bias = j % 2 ? INT32_MAX : INT32_MIN;
+    if (bias > INT32_MAX || bias < INT32_MIN)
+      bias = j % 2 ? INT32_MAX : INT32_MIN;
     int32_t b32 = (int32_t)bias, out = 0;
     float mult = 1.0f;
     int cpu_ok =
@@ -261,7 +261,8 @@ static void test_qgemm_range_check(qt_state *st) {
   QT_CHECKF(st, disagree == 0, "%zu channels judged differently", disagree);
   QT_CHECKF(st, refused > 0 && refused < N,
             "the sweep should refuse some channels and accept others "
-            "(refused %zu of %d)", refused, N);
+            "(refused %zu of %d)",
+            refused, N);
   free(b);
   free(packed);
 }
@@ -354,8 +355,8 @@ static void test_u8_pool(qt_state *st, int avg) {
       got[qi_cu_pool_y_offset(g, o)] =
           avg ? qi_cu_avgpool_at(g, &p, x, o) : qi_cu_maxpool_at(g, x, o);
     QT_CHECKF(st, same_bytes(want, got, yb, &bad),
-              "%s case %zu: byte %zu: %u, CPU %u", avg ? "avg" : "max", ci,
-              bad, got[bad], want[bad]);
+              "%s case %zu: byte %zu: %u, CPU %u", avg ? "avg" : "max", ci, bad,
+              got[bad], want[bad]);
     free(x);
     free(want);
     free(got);

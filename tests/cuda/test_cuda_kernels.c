@@ -36,8 +36,7 @@ static void *dev_from(qt_state *st, qi_cuda_ctx *ctx, const void *host,
   if (s == QI_OK)
     s = host ? qi_cuda_upload(ctx, d, host, bytes, &e)
              : qi_cuda_fill(ctx, d, CC_SENTINEL, bytes, &e);
-  QT_CHECKF(st, s == QI_OK, "device buffer of %zu bytes: %s", bytes,
-            e.message);
+  QT_CHECKF(st, s == QI_OK, "device buffer of %zu bytes: %s", bytes, e.message);
   if (s != QI_OK) {
     qi_cuda_free(ctx, d);
     return NULL;
@@ -55,8 +54,7 @@ static int dev_to(qt_state *st, qi_cuda_ctx *ctx, void *host, const void *dev,
   return s == QI_OK;
 }
 
-static int same_floats(const float *a, const float *b, size_t n,
-                       size_t *bad) {
+static int same_floats(const float *a, const float *b, size_t n, size_t *bad) {
   for (size_t i = 0; i < n; i++) {
     if (isnan(a[i]) && isnan(b[i])) continue;
     if (memcmp(&a[i], &b[i], sizeof(float)) != 0) {
@@ -102,20 +100,20 @@ static void test_convert(qt_state *st) {
     cc_quantize_ref(cs, x, want_q);
     cc_dequantize_ref(cs, q, want_y);
     float *dx = dev_from(st, ctx, x, count * sizeof(float));
-    uint8_t *dq = dev_from(st, ctx, q, count), *dyq = dev_from(st, ctx, NULL, count);
+    uint8_t *dq = dev_from(st, ctx, q, count),
+            *dyq = dev_from(st, ctx, NULL, count);
     float *dy = dev_from(st, ctx, NULL, count * sizeof(float));
     if (dx && dq && dyq && dy) {
       if (cs->layout) {
         CALL_OK(st, qi_cuda_quantize_nchw_nhwc(ctx, cs->n, cs->c, cs->hw, dx,
                                                dyq, cs->scale, cs->zp, ERR));
-        CALL_OK(st, qi_cuda_dequantize_nhwc_nchw(ctx, cs->n, cs->c, cs->hw,
-                                                 dq, dy, cs->scale, cs->zp,
-                                                 ERR));
+        CALL_OK(st, qi_cuda_dequantize_nhwc_nchw(ctx, cs->n, cs->c, cs->hw, dq,
+                                                 dy, cs->scale, cs->zp, ERR));
       } else {
-        CALL_OK(st, qi_cuda_quantize(ctx, count, dx, dyq, cs->scale, cs->zp,
-                                     ERR));
-        CALL_OK(st, qi_cuda_dequantize(ctx, count, dq, dy, cs->scale, cs->zp,
-                                       ERR));
+        CALL_OK(st,
+                qi_cuda_quantize(ctx, count, dx, dyq, cs->scale, cs->zp, ERR));
+        CALL_OK(st,
+                qi_cuda_dequantize(ctx, count, dq, dy, cs->scale, cs->zp, ERR));
       }
       if (dev_to(st, ctx, got_q, dyq, count) &&
           dev_to(st, ctx, got_y, dy, count * sizeof(float))) {
@@ -204,9 +202,9 @@ static void test_qgemm(qt_state *st) {
     void *dc = dev_from(st, ctx, NULL, bytes);
     void *scratch = w && sb ? dev_from(st, ctx, NULL, sb) : NULL;
     if (w && da && dr && dc && scratch) {
-      CALL_OK(st, qi_cuda_qgemm(bl, cs->m, da, cs->lda, w,
-                                cs->residual ? dr : NULL, cs->ldc, dc,
-                                cs->ldc, &d.p, scratch, sb, ERR));
+      CALL_OK(st,
+              qi_cuda_qgemm(bl, cs->m, da, cs->lda, w, cs->residual ? dr : NULL,
+                            cs->ldc, dc, cs->ldc, &d.p, scratch, sb, ERR));
       if (dev_to(st, ctx, got, dc, bytes)) {
         if (cs->out_f32)
           QT_CHECKF(st, same_floats(want, got, bytes / 4, &bad),
@@ -238,8 +236,8 @@ static void test_gemm_s8s8s32(qt_state *st) {
   qi_cuda_ctx *ctx = ctx_open(st);
   qi_cuda_blas *bl = NULL;
   if (ctx) CALL_OK(st, qi_cuda_blas_create(ctx, 0, &bl, ERR));
-  static const size_t dims[][3] = {{1, 4, 4}, {3, 8, 12}, {65, 36, 260},
-                                   {128, 128, 128}};
+  static const size_t dims[][3] = {
+      {1, 4, 4}, {3, 8, 12}, {65, 36, 260}, {128, 128, 128}};
   cc_rng r = {34};
   for (size_t ci = 0; bl && ci < CC_LEN(dims); ci++) {
     size_t m = dims[ci][0], n = dims[ci][1], k = dims[ci][2], bad = 0;
@@ -258,8 +256,8 @@ static void test_gemm_s8s8s32(qt_state *st) {
     if (da && db && dc) {
       CALL_OK(st, qi_cuda_gemm_s8s8s32(bl, m, n, k, da, db, dc, ERR));
       if (dev_to(st, ctx, got, dc, m * n * 4))
-        QT_CHECKF(st, same_bytes((uint8_t *)want, (uint8_t *)got, m * n * 4,
-                                 &bad),
+        QT_CHECKF(st,
+                  same_bytes((uint8_t *)want, (uint8_t *)got, m * n * 4, &bad),
                   "%zux%zux%zu: element %zu: %d, CPU %d", m, n, k, bad / 4,
                   got[bad / 4], want[bad / 4]);
     }
@@ -331,8 +329,8 @@ static void test_u8_lut(qt_state *st) {
     qi_u8_lut__scalar(cs->rows, cs->c, x, cs->ldx, want, cs->ldy, table);
     uint8_t *dx = dev_from(st, ctx, x, xb), *dy = dev_from(st, ctx, NULL, yb);
     if (dx && dy) {
-      CALL_OK(st, qi_cuda_u8_lut(ctx, cs->rows, cs->c, dx, cs->ldx, dy,
-                                 cs->ldy, table, ERR));
+      CALL_OK(st, qi_cuda_u8_lut(ctx, cs->rows, cs->c, dx, cs->ldx, dy, cs->ldy,
+                                 table, ERR));
       if (dev_to(st, ctx, got, dy, yb))
         QT_CHECKF(st, same_bytes(want, got, yb, &bad),
                   "case %zu: byte %zu: %u, CPU %u", ci, bad, got[bad],
@@ -370,8 +368,8 @@ static void test_u8_pool(qt_state *st, int avg) {
         CALL_OK(st, qi_cuda_u8_maxpool(ctx, g, dx, dy, ERR));
       if (dev_to(st, ctx, got, dy, yb))
         QT_CHECKF(st, same_bytes(want, got, yb, &bad),
-                  "%s case %zu: byte %zu: %u, CPU %u", avg ? "avg" : "max",
-                  ci, bad, got[bad], want[bad]);
+                  "%s case %zu: byte %zu: %u, CPU %u", avg ? "avg" : "max", ci,
+                  bad, got[bad], want[bad]);
     }
     qi_cuda_free(ctx, dx);
     qi_cuda_free(ctx, dy);
@@ -396,10 +394,11 @@ static void test_u8_gap(qt_state *st) {
     uint8_t *got = cc_alloc(cs->c, 0);
     cc_fill(&r, x, xb);
     qi_u8_gap__scalar(cs->npix, cs->c, x, cs->x_pix, want, &p);
-    uint8_t *dx = dev_from(st, ctx, x, xb), *dy = dev_from(st, ctx, NULL, cs->c);
+    uint8_t *dx = dev_from(st, ctx, x, xb),
+            *dy = dev_from(st, ctx, NULL, cs->c);
     if (dx && dy) {
-      CALL_OK(st, qi_cuda_u8_gap(ctx, cs->npix, cs->c, dx, cs->x_pix, dy, &p,
-                                 ERR));
+      CALL_OK(st,
+              qi_cuda_u8_gap(ctx, cs->npix, cs->c, dx, cs->x_pix, dy, &p, ERR));
       if (dev_to(st, ctx, got, dy, cs->c))
         QT_CHECKF(st, same_bytes(want, got, cs->c, &bad),
                   "case %zu: channel %zu: %u, CPU %u", ci, bad, got[bad],
@@ -421,9 +420,10 @@ static void test_errors(qt_state *st) {
   QT_CHECK(st, qi_cuda_device_count(&n, &e) == QI_OK && n >= 1);
   QT_CHECK(st, qi_backend_cuda_built() == 1);
   qi_status s = qi_backend_cuda_session_check(0, &e);
-  QT_CHECKF(st, s == QI_ERR_UNSUPPORTED &&
-                    strstr(e.message, "whole-model execution is not "
-                                      "implemented yet"),
+  QT_CHECKF(st,
+            s == QI_ERR_UNSUPPORTED && strstr(e.message,
+                                              "whole-model execution is not "
+                                              "implemented yet"),
             "glue on device 0: %s", e.message);
   s = qi_backend_cuda_session_check(n, &e);
   QT_CHECKF(st, s == QI_ERR_DEVICE && strstr(e.message, "device_index"),
@@ -432,8 +432,8 @@ static void test_errors(qt_state *st) {
   QT_CHECKF(st, s == QI_ERR_DEVICE && strstr(e.message, "device_index -1"),
             "glue on device -1: %s", e.message);
   qi_cuda_ctx *bad = NULL;
-  QT_CHECK(st, qi_cuda_ctx_create(n + 7, &bad, &e) == QI_ERR_DEVICE &&
-                   bad == NULL);
+  QT_CHECK(st,
+           qi_cuda_ctx_create(n + 7, &bad, &e) == QI_ERR_DEVICE && bad == NULL);
   qi_cuda_ctx *ctx = ctx_open(st);
   if (!ctx) return;
   void *huge = NULL;
@@ -449,16 +449,17 @@ static void test_errors(qt_state *st) {
                    QI_ERR_INVALID_ARG);
   qi_u8_pool_geom g = cc_pool_cases[0].g;
   g.s_h = 0;
-  QT_CHECK(st, qi_cuda_u8_maxpool(ctx, &g, small, small, &e) ==
-                   QI_ERR_INVALID_ARG);
+  QT_CHECK(st,
+           qi_cuda_u8_maxpool(ctx, &g, small, small, &e) == QI_ERR_INVALID_ARG);
   int8_t w[8] = {127, 127, 127, 127, 127, 127, 127, 127};
   int32_t bias = INT32_MAX;
   float mult = 1.0f;
   qi_cuda_qgemm_weights *qw = NULL;
   s = qi_cuda_qgemm_weights_create(ctx, 1, 8, w, 8, &bias, 0, &mult, &qw, &e);
-  QT_CHECKF(st, s == QI_ERR_INVALID_ARG && qw == NULL &&
-                    strstr(e.message, "channel 0"),
-            "overflowing channel: %s", e.message);
+  QT_CHECKF(
+      st,
+      s == QI_ERR_INVALID_ARG && qw == NULL && strstr(e.message, "channel 0"),
+      "overflowing channel: %s", e.message);
   QT_CHECK(st, qi_cuda_sync(ctx, &e) == QI_OK);
   qi_cuda_free(ctx, small);
   qi_cuda_ctx_free(ctx);
