@@ -143,7 +143,7 @@ bench: deps all $(BENCH_BIN)
 bench-kernels: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b; done
 
-# FP32 vs INT8 on the real models (docs/accuracy.md); ~15 minutes.
+# FP32 vs INT8 on the real models (docs/accuracy.md); ~6 minutes (--auto: ~13).
 accuracy: all deps
 	@tests/accuracy/run_accuracy.sh
 

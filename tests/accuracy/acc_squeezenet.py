@@ -73,6 +73,10 @@ def main(argv=None):
     def run(label, model):
         nh, h1, h5, ms = ac.qinfer_eval(model, IMAGES, work / "heldout.tsv", opts.threads)
         nc, c1, c5, _ = ac.qinfer_eval(model, IMAGES, work / "calib.tsv", opts.threads)
+        # qinfer eval skips listed photos the folder lacks: all must be there.
+        if (nh, nc) != (len(held_rows), len(calib_rows)):
+            raise RuntimeError(f"qinfer eval saw {nh}+{nc} photos, expected "
+                               f"{len(held_rows)}+{len(calib_rows)}")
         return {"held": (nh, h1, h5), "all": (nh + nc, h1 + c1, h5 + c5), "ms": ms}
 
     res = [dict(r or {}, label=label, info=info)

@@ -99,7 +99,7 @@ def main():
     in_name = model.graph.input[0].name
     float_tensors = [o for n in model.graph.node for o in n.output
                      if n.op_type not in ("Shape", "Constant", "ConstantOfShape")]
-    probe = a.tensor or float_tensors
+    probe = float_tensors if a.all or not a.tensor else a.tensor
     plain = session(model)
     ref_outs = [plain.run(None, {in_name: x}) for x in inputs]
     # Ranges of the probed tensors over the samples.

@@ -58,7 +58,12 @@ done
 # Run on copies: the tree may be rebuilt while this runs (minutes).
 snap=.cache/accuracy/tools
 mkdir -p "$snap"
-cp "$QINFER" "$snap/qinfer" && cp "$CALIBRATE" "$snap/calibrate" || exit 1
+# (copy, then rename: a copy still running elsewhere cannot be overwritten)
+for t in qinfer calibrate; do
+  src=$QINFER
+  [ $t = calibrate ] && src=$CALIBRATE
+  cp "$src" "$snap/$t.$$" && mv -f "$snap/$t.$$" "$snap/$t" || exit 1
+done
 export QINFER=$snap/qinfer CALIBRATE=$snap/calibrate
 
 mkdir -p .cache/accuracy
