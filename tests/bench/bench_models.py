@@ -70,7 +70,7 @@ PRESETS = {
     "quick": {"models": QUICK_MODELS, "variants": ["qinfer_fp32", "ort_fp32"],
               "batch8": False, "target_s": 0.4, "blocks": 2, "min_runs": 4, "max_runs": 6,
               "profile_worst": 1, "quiet_wait": 0, "remeasure_s": 0},
-    # make bench: 3 to 6 min of models on 2 cores, by load (INT8 adds half).
+    # make bench: ~3.5 min of models on 2 quiet cores with INT8, ~7 under load.
     "standard": {"models": STANDARD_MODELS,
                  "variants": ["qinfer_fp32", "ort_fp32", "ort_fp32_nospin"],
                  "batch8": False, "target_s": 2.5, "blocks": 5, "min_runs": 10,

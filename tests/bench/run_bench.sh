@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: whole-model latency of qinfer against ONNX Runtime, then the
-# kernel benchmarks. About 4 to 5 minutes on a 2-core machine (more the first
-# time: model export and, with INT8, calibration are cached afterwards).
+# kernel benchmarks. About 4 minutes on a quiet 2-core machine, up to about 8
+# while other processes load it (rows are re-measured); more the first time:
+# model export and INT8 calibration are cached afterwards.
 #
 #   tests/bench/run_bench.sh BUILD_DIR [bench_models.py options...]
 #
