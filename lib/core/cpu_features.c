@@ -99,3 +99,22 @@ qi_status qi_isa_parse(const char *name, qi_isa *isa, qi_error *err) {
                  "avx512vnni)",
                  name ? name : "(null)");
 }
+
+qi_status qi_isa_choose(const qi_cpu_features *f, const char *override,
+                        qi_isa *isa, qi_error *err) {
+  qi_isa best = qi_cpu_features_best(f);
+  *isa = best;
+  if (!override || !*override) return QI_OK;
+  qi_isa want;
+  if (qi_isa_parse(override, &want, NULL) != QI_OK)
+    return qi_fail(err, QI_ERR_INVALID_ARG,
+                   "QINFER_ISA='%s' is not scalar, avx2, avxvnni or "
+                   "avx512vnni; using %s",
+                   override, qi_isa_name(best));
+  if (!qi_cpu_features_have(f, want))
+    return qi_fail(err, QI_ERR_UNSUPPORTED,
+                   "QINFER_ISA=%s: this CPU lacks it; using %s",
+                   qi_isa_name(want), qi_isa_name(best));
+  *isa = want;
+  return QI_OK;
+}

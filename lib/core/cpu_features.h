@@ -41,5 +41,11 @@ const char *qi_isa_name(qi_isa isa);
 /* Parses a QINFER_ISA spelling (case-sensitive); QI_ERR_INVALID_ARG for an
  * unknown name. */
 qi_status qi_isa_parse(const char *name, qi_isa *isa, qi_error *err);
+/* The ISA a kernel family runs: the best of `f`, or the one `override` (the
+ * QINFER_ISA value; NULL or "" for none) names. *isa is always one `f` can
+ * run: QI_ERR_INVALID_ARG for an unknown name and QI_ERR_UNSUPPORTED for an
+ * ISA `f` lacks leave the best one there, with a message in err. */
+qi_status qi_isa_choose(const qi_cpu_features *f, const char *override,
+                        qi_isa *isa, qi_error *err);
 
 #endif

@@ -32,21 +32,10 @@ const qi_qgemm_config *qi_qgemm_config_of(qi_isa isa) {
 qi_status qi_qgemm_config_choose(const qi_cpu_features *f,
                                  const char *override,
                                  const qi_qgemm_config **cfg, qi_error *err) {
-  qi_isa best = qi_cpu_features_best(f);
-  *cfg = &k_qgemm_configs[best];
-  if (!override || !*override) return QI_OK;
-  qi_isa want;
-  if (qi_isa_parse(override, &want, NULL) != QI_OK)
-    return qi_fail(err, QI_ERR_INVALID_ARG,
-                   "QINFER_ISA='%s' is not scalar, avx2, avxvnni or "
-                   "avx512vnni; using %s",
-                   override, qi_isa_name(best));
-  if (!qi_cpu_features_have(f, want))
-    return qi_fail(err, QI_ERR_UNSUPPORTED,
-                   "QINFER_ISA=%s: this CPU lacks it; using %s",
-                   qi_isa_name(want), qi_isa_name(best));
-  *cfg = &k_qgemm_configs[want];
-  return QI_OK;
+  qi_isa isa;
+  qi_status st = qi_isa_choose(f, override, &isa, err);
+  *cfg = &k_qgemm_configs[isa];
+  return st;
 }
 
 qi_status qi_qgemm_config_default(const qi_qgemm_config **cfg,
