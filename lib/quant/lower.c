@@ -433,8 +433,7 @@ static int cmp_node_key(const void *a, const void *b) {
   return (x->index > y->index) - (x->index < y->index);
 }
 
-/* Puts the nodes in key order (ties: creation order). */
-static qi_status reorder(qi_graph *g, const wire_state *w, qi_error *err) {
+qi_status lower_reorder_nodes(qi_graph *g, const int64_t *key, qi_error *err) {
   int nn = g->nnodes;
   node_key *order = malloc(sizeof(node_key) * ((size_t)nn + 1));
   qi_node *sorted = malloc(sizeof(qi_node) * ((size_t)nn + 1));
@@ -443,7 +442,7 @@ static qi_status reorder(qi_graph *g, const wire_state *w, qi_error *err) {
     free(sorted);
     return nomem(err);
   }
-  for (int i = 0; i < nn; i++) order[i] = (node_key){w->key[i], i};
+  for (int i = 0; i < nn; i++) order[i] = (node_key){key[i], i};
   qsort(order, (size_t)nn, sizeof *order, cmp_node_key);
   for (int i = 0; i < nn; i++) sorted[i] = g->nodes[order[i].index];
   if (nn) memcpy(g->nodes, sorted, sizeof(qi_node) * (size_t)nn);
@@ -479,7 +478,7 @@ static qi_status wire(lower_ctx *c, wire_state *w, qi_error *err) {
   free(is_repl);
   QI_TRY(pick_outputs(c, w, err));
   QI_TRY(add_twins_and_boundaries(c, w, err));
-  return reorder(g, w, err);
+  return lower_reorder_nodes(g, w->key, err);
 }
 
 /* ---- entry point ------------------------------------------------------ */

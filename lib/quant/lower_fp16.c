@@ -401,37 +401,6 @@ static qi_status add_replacement(h_ctx *c, int i, qi_error *err) {
   return QI_OK;
 }
 
-typedef struct node_key {
-  int64_t key;
-  int index;
-} node_key;
-
-static int cmp_node_key(const void *a, const void *b) {
-  const node_key *x = a, *y = b;
-  if (x->key != y->key) return x->key < y->key ? -1 : 1;
-  return (x->index > y->index) - (x->index < y->index);
-}
-
-/* Puts the nodes in key order (ties: creation order). */
-static qi_status reorder(h_ctx *c, qi_error *err) {
-  qi_graph *g = c->g;
-  int nn = g->nnodes;
-  node_key *order = malloc(sizeof(node_key) * ((size_t)nn + 1));
-  qi_node *sorted = malloc(sizeof(qi_node) * ((size_t)nn + 1));
-  if (!order || !sorted) {
-    free(order);
-    free(sorted);
-    return nomem(err);
-  }
-  for (int i = 0; i < nn; i++) order[i] = (node_key){c->key[i], i};
-  qsort(order, (size_t)nn, sizeof *order, cmp_node_key);
-  for (int i = 0; i < nn; i++) sorted[i] = g->nodes[order[i].index];
-  if (nn) memcpy(g->nodes, sorted, sizeof(qi_node) * (size_t)nn);
-  free(order);
-  free(sorted);
-  return QI_OK;
-}
-
 static qi_status wire(h_ctx *c, qi_error *err) {
   qi_graph *g = c->g;
   size_t nt = (size_t)c->t0 + 1;
@@ -467,7 +436,7 @@ static qi_status wire(h_ctx *c, qi_error *err) {
   QI_TRY(st);
   for (int i = 0; i < c->n0; i++)
     if (c->m[i].kind != H_NONE) QI_TRY(add_replacement(c, i, err));
-  return reorder(c, err);
+  return lower_reorder_nodes(c->g, c->key, err);
 }
 
 /* ---- entry points -----------------------------------------------------------

@@ -118,6 +118,9 @@ qi_status lower_match_binary(lower_ctx *c, int ni, int *done, qi_error *err);
 qi_status lower_match_pool(lower_ctx *c, int ni, int *done, qi_error *err);
 qi_status lower_match_resize(lower_ctx *c, int ni, int *done, qi_error *err);
 void lower_share_concat_grids(qi_graph *g);
+/* Puts g's nodes in the order of key[node] (ties: current order), so that
+ * new nodes sit where the node they replace was. */
+qi_status lower_reorder_nodes(qi_graph *g, const int64_t *key, qi_error *err);
 qi_status lower_match_concat(lower_ctx *c, int ni, int *done, qi_error *err);
 qi_status lower_match_lut(lower_ctx *c, int ni, int *done, qi_error *err);
 
