@@ -134,8 +134,8 @@ static void im2col_task(void *arg, size_t task, int thread) {
   const size_t rows = pl->m - m0 < pl->mc ? pl->m - m0 : pl->mc;
 
   unsigned char *tile = j->scratch + (size_t)thread * pl->slice_bytes;
-  qi_u8_conv_im2col(&j->w->p, io->x, io->x_stride, (int64_t)g, (int64_t)m0,
-                    rows, tile, k);
+  qi_qconv_im2col_rows(&j->w->p, io->x, io->x_stride, (int64_t)g,
+                       (int64_t)m0, rows, tile, k);
   const unsigned char *a = tile;
   size_t lda = k;
   if (cfg->apack) {

@@ -51,6 +51,12 @@ size_t qi_qconv_im2col_workspace(const qi_qconv_packed *w, int nthreads);
 void qi_qconv_run_im2col(const qi_qconv_packed *w, const qconv_io *io,
                       qi_pool *pool, unsigned char *scratch);
 
+/* qconv_im2col.c: qi_u8_conv_im2col's bytes (conv/conv.h), faster for
+ * short contiguous kernel rows. */
+void qi_qconv_im2col_rows(const qi_u8s8_conv_params *p, const uint8_t *x,
+                          size_t x_stride, int64_t group, int64_t m0,
+                          size_t rows, uint8_t *tile, size_t ldt);
+
 qi_status qi_qconv_pack_dw(qi_qconv_packed *w, const int8_t *wts,
                         const int32_t *bias, const float *mult,
                         qi_error *err);

@@ -14,9 +14,14 @@
  *               tensor's grid (lowering gives it 1/256, 0) or float.
  * QiQLayerNorm  x u8 [..., N], scale f32 const [N], B f32 const [N]
  *               (optional); attrs epsilon (default 1e-5), out_f32, qmin,
- *               qmax. Normalizes over the last dim with exact integer
- *               statistics; scale and B are divided by the output scale
- *               at prepare (double, rounded once) for uint8 output.
+ *               qmax, axis (default -1). Normalizes over the last dim with
+ *               exact integer statistics; scale and B are divided by the
+ *               output scale at prepare (double, rounded once) for uint8
+ *               output. axis = 1 at rank 4 (uint8 output only) normalizes
+ *               over the channels C of FP32 [B, C, H, W], the contiguous
+ *               last dim of the NHWC twin: ConvNeXt's channels-last
+ *               LayerNorm once lib/quant/lower_chlast.c drops its
+ *               Transposes.
  *
  * Quantization comes from the graph's tensors at prepare, never from
  * attributes. The kernels' arithmetic is written down in
@@ -486,9 +491,11 @@ typedef struct rows_geom {
   int64_t h;       /* rank 4: H */
 } rows_geom;
 
-static void rows_geom_of(const qi_shape *x, rows_geom *r) {
+/* chan: rank 4 normalized over FP32 axis 1 (C), the twin's contiguous
+ * last dim: plain rows, as at other ranks. */
+static void rows_geom_of(const qi_shape *x, int chan, rows_geom *r) {
   memset(r, 0, sizeof *r);
-  r->nhwc = x->rank == 4;
+  r->nhwc = x->rank == 4 && !chan;
   r->n = r->nhwc ? x->d[2] : x->d[x->rank - 1];
   int64_t total = attn_numel(x);
   r->rows = r->n > 0 ? total / r->n : 0;
@@ -673,7 +680,7 @@ static qi_status qsm_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
                  : qi_u8_softmax_params_make(s->table, qy.scale, qy.zero, qmin,
                                              qmax);
   s->fn = attn_config()->softmax;
-  rows_geom_of(x, &s->h.geo);
+  rows_geom_of(x, 0, &s->h.geo);
   s->h.out_f32 = out_f32;
   s->h.rows = qsm_rows;
   attn_free_state(n->state);
@@ -710,6 +717,11 @@ static qi_status qln_check(const qi_graph *g, const qi_node *n, qi_error *err) {
   int32_t qmin, qmax;
   int f;
   QI_TRY(attn_common_check(n, 2, 3, &qmin, &qmax, &f, err));
+  const qi_attr *ax = qi_attr_find(n, "axis");
+  if (ax && ax->type != QI_ATTR_INT)
+    return qi_fail(err, QI_ERR_UNSUPPORTED,
+                   "node '%s' (%s): axis must be an int", n->name,
+                   n->op_type);
   const qi_attr *e = qi_attr_find(n, "epsilon");
   if (e && (e->type != QI_ATTR_FLOAT || !isfinite(e->f) || e->f < 0.0f))
     return qi_fail(err, QI_ERR_UNSUPPORTED,
@@ -741,16 +753,35 @@ static qi_status qln_param(const qi_graph *g, const qi_node *n, int k,
   return QI_OK;
 }
 
+/* The normalized axis (attribute axis, FP32 numbering, default the last):
+ * the last, or at rank 4 the channel axis 1 (*chan = 1), which only a
+ * uint8 output supports. */
+static qi_status qln_axis(const qi_node *n, const qi_shape *x, int out_f32,
+                          int *chan, qi_error *err) {
+  int a = qi_norm_axis(qi_attr_int(n, "axis", -1), x->rank);
+  *chan = x->rank == 4 && a == 1;
+  if (a != x->rank - 1 && !*chan)
+    return qi_fail(err, QI_ERR_UNSUPPORTED,
+                   "node '%s' (%s): axis must be the last (or 1 at rank 4)",
+                   n->name, n->op_type);
+  if (*chan && out_f32)
+    return qi_fail(err, QI_ERR_UNSUPPORTED,
+                   "node '%s' (%s): axis 1 needs uint8 output (out_f32 = 0)",
+                   n->name, n->op_type);
+  return QI_OK;
+}
+
 static qi_status qln_infer(qi_graph *g, qi_node *n, qi_error *err) {
   QI_TRY(qln_check(g, n, err));
   QI_TRY(attn_input(g, n, 0, QI_UINT8, "x", err));
   const qi_shape *x = qi_in_shape(g, n, 0);
   const float *d;
+  int out_f32 = qi_attr_int(n, "out_f32", 0) != 0, chan;
+  QI_TRY(qln_axis(n, x, out_f32, &chan, err));
   rows_geom geo;
-  rows_geom_of(x, &geo);
+  rows_geom_of(x, chan, &geo);
   QI_TRY(qln_param(g, n, 1, geo.n, &d, err));
   if (n->nin > 2 && n->in[2] >= 0) QI_TRY(qln_param(g, n, 2, geo.n, &d, err));
-  int out_f32 = qi_attr_int(n, "out_f32", 0) != 0;
   qi_shape y = rows_out_shape(x, out_f32);
   qi_set_output(g, n, 0, out_f32 ? QI_FLOAT32 : QI_UINT8, &y);
   return QI_OK;
@@ -763,8 +794,10 @@ static qi_status qln_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
   QI_TRY(attn_common_check(n, 2, 3, &qmin, &qmax, &out_f32, err));
   QI_TRY(attn_input(g, n, 0, QI_UINT8, "x", err));
   const qi_shape *x = qi_in_shape(g, n, 0);
+  int chan;
+  QI_TRY(qln_axis(n, x, out_f32, &chan, err));
   rows_geom geo;
-  rows_geom_of(x, &geo);
+  rows_geom_of(x, chan, &geo);
   int64_t len = geo.n;
   if (len < 1 || (size_t)len > QI_U8_LAYERNORM_MAX_N)
     return qi_fail(err, QI_ERR_UNSUPPORTED,

@@ -31,6 +31,7 @@
 #include "passes/pattern.h"
 #include "qattn/qattn.h"
 #include "qnorm/qnorm.h"
+#include "quant/lower_chlast.h"
 #include "quant/lower_internal.h"
 
 /* The Softmax output grid. */
@@ -111,6 +112,8 @@ static qi_status match_matmul_act(lower_ctx *c, int ni, int *done,
 
 qi_status lower_match_matmul_any(lower_ctx *c, int ni, int *done,
                                  qi_error *err) {
+  QI_TRY(lower_chlast_match(c, ni, done, err));
+  if (*done) return QI_OK;
   QI_TRY(lower_match_matmul(c, ni, done, err));
   if (*done) return QI_OK;
   return match_matmul_act(c, ni, done, err);
@@ -186,6 +189,8 @@ static int ln_param_ok(const qi_graph *g, int t, int64_t len) {
 
 qi_status lower_match_layernorm(lower_ctx *c, int ni, int *done,
                                 qi_error *err) {
+  QI_TRY(lower_chlast_match(c, ni, done, err));
+  if (*done) return QI_OK;
   qi_graph *g = c->g;
   const qi_node *n = &g->nodes[ni];
   if (n->nin < 2 || n->nin > 3 || !last_axis_ok(g, n, -1)) return QI_OK;

@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "gemm/gemm.h"
 #include "ops/conv_geom.h"
+#include "quant/lower_chlast.h"
 #include "quant/lower_internal.h"
 
 /* Float32 constant data of tensor t with exactly `numel` elements. */
@@ -434,4 +435,62 @@ qi_status lower_match_matmul(lower_ctx *c, int ni, int *done, qi_error *err) {
                     .shape = {.rank = 2, .d = {nn, k}}};
   return lower_to_qmatmul(c, ni, a, &wr, n->nin > 2 ? n->in[2] : -1, 1.0f,
                           done, err);
+}
+
+qi_status lower_matmul_consts(lower_ctx *c, int ni, int x,
+                              const float *col_scale, int *wq, int *bias_t,
+                              qi_error *err) {
+  qi_graph *g = c->g;
+  const qi_node *n = &g->nodes[ni];
+  *wq = *bias_t = -1;
+  if (n->nin < 2 || n->nin > 3 || !lower_act_ok(g, x)) return QI_OK;
+  int w = n->in[1], bt = n->nin > 2 ? n->in[2] : -1;
+  if (w < 0 || g->tensors[w].shape.rank != 2) return QI_OK;
+  int64_t k = g->tensors[w].shape.d[0], nn = g->tensors[w].shape.d[1];
+  const float *wv = const_f32(g, w, k * nn);
+  int scalar, ok;
+  const float *bias = column_bias(g, bt, nn, &scalar, &ok);
+  if (!wv || !ok) return QI_OK;
+  const char *bias_name = bias ? g->tensors[bt].name : n->name;
+  float *sb = NULL;
+  if (col_scale) { /* weights and bias of every column times col_scale */
+    float *sw = malloc(sizeof(float) * (size_t)(k * nn));
+    sb = bias ? malloc(sizeof(float) * (size_t)nn) : NULL;
+    if (!sw || (bias && !sb)) {
+      free(sw);
+      free(sb);
+      return qi_fail(err, QI_ERR_NOMEM, "INT8 lowering: out of memory");
+    }
+    for (int64_t r = 0; r < k; r++)
+      for (int64_t j = 0; j < nn; j++)
+        sw[r * nn + j] = wv[r * nn + j] * col_scale[j];
+    for (int64_t j = 0; sb && j < nn; j++)
+      sb[j] = bias[scalar ? 0 : j] * col_scale[j];
+    qi_shape ws = g->tensors[w].shape;
+    qi_status st = lower_new_const(c, g->tensors[w].name, ":scaled",
+                                   QI_FLOAT32, &ws, sw,
+                                   sizeof(float) * (size_t)(k * nn), &w, err);
+    if (st != QI_OK) {
+      free(sb);
+      return st;
+    }
+    if (sb) {
+      bias = sb;
+      scalar = 0;
+    }
+  }
+  weights_req wr = {.t = w, .cols = 1, .qdq_axis = 1, .alpha = 1.0f,
+                    .lay = {nn, k, 1, nn}, .shape = {.rank = 2, .d = {nn, k}},
+                    .bias = bias, .bias_scalar = scalar, .beta = 1.0f,
+                    .sx = g->tensors[x].quant.scale};
+  qi_status st = make_weights(c, &wr, wq, err);
+  if (st == QI_OK && *wq >= 0) {
+    weighted_req r = {.x = x, .wq = *wq, .bias = bias, .beta = 1.0f,
+                      .bias_scalar = scalar, .bias_name = bias_name,
+                      .residual = -1};
+    st = make_bias(c, &r, bias_t, err);
+    if (st == QI_OK && *bias_t == -2) *wq = *bias_t = -1;
+  }
+  free(sb);
+  return st;
 }

@@ -19,6 +19,7 @@
 #include "passes/pattern.h"
 #include "qlut/qlut.h"
 #include "qpool/qpool.h"
+#include "quant/lower_chlast.h"
 #include "quant/lower_internal.h"
 
 /* The window limit of the uint8 pools (qpool/qpool.h). */
@@ -388,6 +389,11 @@ static int lut_act_of(const qi_graph *g, int ni, qi_u8_act *act) {
     return 0;
   }
   return 1;
+}
+
+int lower_lut_ok(const qi_graph *g, int ni) {
+  qi_u8_act act;
+  return g->nodes[ni].nout == 1 && lut_act_of(g, ni, &act);
 }
 
 qi_status lower_match_lut(lower_ctx *c, int ni, int *done, qi_error *err) {
