@@ -253,6 +253,15 @@ typedef struct qi_calib_options {
   int histogram_bins;      /* 0: 2048 */
   int num_threads;         /* threads running the FP32 model; 0 means 1 */
   qi_precision default_precision; /* default QI_PREC_INT8 */
+  /* 0 (default): the measured precision policy (docs/quantization.md)
+   * keeps in FP32 the nodes whose results reach a model output through
+   * data movement only, so outputs are never rounded to 256 levels;
+   * 1: default_precision on every node. Overrides win either way. */
+  int uniform_precision;
+  /* 1: shift each INT8 Conv/Gemm/MatMul bias by the mean error its weight
+   * rounding causes on the calibration data (per output channel); the
+   * per-channel input means it needs are counted in the observer bytes. */
+  int bias_correction;
 } qi_calib_options;
 
 qi_calib_options qi_calib_options_default(void);

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 typedef struct job {
-  const calib_cli *c;
+  calib_cli *c; /* auto_mode is set when the default build falls back */
   qi_calibrator *cal;
   calib_data *data;
   calib_eval *eval;
@@ -28,7 +28,15 @@ typedef struct job {
   int nspecs;
   double t_start, t_calib;
   int output_created;
+  int fell_back; /* the default build was checked and --auto took over */
 } job;
+
+/* Whether the default build is checked against FP32 (see
+ * CALIB_FALLBACK_MIN_SQNR_DB). */
+static int checks_default(const calib_cli *c) {
+  return !c->auto_mode && !c->no_fallback && !c->calib.uniform_precision &&
+         c->calib.default_precision == QI_PREC_INT8;
+}
 
 static int failed(const char *context, const qi_error *e) {
   if (context && *context)
@@ -107,7 +115,7 @@ static int open_all(job *j) {
   if (qi_calibrator_create(c->model, &mo, &c->calib, &j->cal, &e) != QI_OK)
     return failed(strstr(e.message, c->model) ? NULL : c->model, &e);
   /* Patterns are checked now, not after the whole data set has run. */
-  if (calib_apply_precision(j->cal, c, NULL, 0, &e) != QI_OK) return failed(NULL, &e);
+  if (calib_apply_precision(j->cal, c, NULL, NULL, 0, &e) != QI_OK) return failed(NULL, &e);
   if (make_specs(j)) return 1;
   if (calib_data_open(j->specs, j->nspecs, qi_calibrator_model(j->cal), &c->img, c->limit,
                       c->shuffle, &j->data, &e) != QI_OK)
@@ -124,7 +132,7 @@ static int open_all(job *j) {
               "calibrate: note: no --scale/--mean/--std given: the "
               "model gets raw 0..255 pixels\n");
   }
-  if (c->report || c->auto_mode) {
+  if (c->report || c->auto_mode || checks_default(c)) {
     int64_t cap = calib_data_count(j->data);
     if (cap > c->eval_samples) cap = c->eval_samples;
     if (calib_eval_create(qi_calibrator_model(j->cal), (int)cap,
@@ -169,6 +177,30 @@ static int build(job *j) {
   if (!j->eval) {
     j->final = baseline;
     return 0;
+  }
+  if (checks_default(c)) {
+    calib_metrics m;
+    if (calib_eval_model(j->eval, baseline, &m, NULL, &e) != QI_OK) {
+      qi_model_free(baseline);
+      return failed("checking the default build", &e);
+    }
+    if (m.sqnr_db >= CALIB_FALLBACK_MIN_SQNR_DB) {
+      if (!c->report) {
+        j->final = baseline;
+        return 0;
+      }
+    } else {
+      char db[32];
+      if (!c->quiet)
+        fprintf(stderr,
+                "calibrate: the default build's output SQNR is %s dB on %d "
+                "kept samples, under %.0f dB: choosing per-layer precision "
+                "as --auto does (--no-fallback keeps the default build)\n",
+                calib_db_str(m.sqnr_db, db, sizeof db), calib_eval_count(j->eval),
+                CALIB_FALLBACK_MIN_SQNR_DB);
+      j->c->auto_mode = 1;
+      j->fell_back = 1;
+    }
   }
   qi_status st = calib_layers_init(j->cal, c, baseline, &j->layers, &e);
   if (st == QI_OK) st = calib_sweep(j->cal, c, j->eval, baseline, &j->layers, &e);
@@ -232,7 +264,12 @@ static int finish(job *j) {
       return failed(NULL, &e);
   }
   if (!c->quiet) summary(j, have ? &fm : NULL);
-  if (c->auto_mode && !j->layers.budget_met) {
+  if (c->auto_mode && !j->layers.budget_met && j->fell_back) {
+    fprintf(stderr,
+            "calibrate: warning: the --auto budget is not met even with every "
+            "candidate layer in FP32; wrote the most accurate assignment to '%s'\n",
+            c->output);
+  } else if (c->auto_mode && !j->layers.budget_met) {
     fprintf(stderr,
             "calibrate: the --auto budget is not met even with every candidate "
             "layer in FP32; wrote the most accurate assignment to '%s'\n",

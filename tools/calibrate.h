@@ -23,6 +23,11 @@
 #define CALIB_MAX_OUTPUTS 16
 /* Budget of --auto when neither --min-sqnr nor --max-drop is given. */
 #define CALIB_DEFAULT_MIN_SQNR_DB 25.0
+/* Without --precision or --auto, a default build whose output SQNR on the
+ * kept samples is under this falls back to --auto (--no-fallback: not).
+ * Measured (docs/accuracy.md): builds above it met every accuracy target,
+ * the two under it (YOLOX-Nano 7.3 dB, PP-OCRv4 13.2 dB) gain from --auto. */
+#define CALIB_FALLBACK_MIN_SQNR_DB 20.0
 /* Samples kept to compare quantized and FP32 outputs (--eval-samples). */
 #define CALIB_DEFAULT_EVAL_SAMPLES 8
 
@@ -56,6 +61,7 @@ typedef struct calib_cli {
   int nshapes;
   int quiet;
   int auto_mode;
+  int no_fallback;
   int has_min_sqnr, has_max_drop;
   double min_sqnr; /* dB, over every float output */
   double max_drop; /* percent of top-1 agreement with FP32 lost */
@@ -71,10 +77,11 @@ const char *calib_precision_name(qi_precision p);
 /* ---- building (calibrate_build.c) ---------------------------------------- */
 
 /* Clears the calibrator's overrides, applies the user's in order, then
- * `fp32_nodes` (node names, matched literally) as FP32. Errors name the
+ * nodes[i] (node names, matched literally) in precs[i]. Errors name the
  * option. */
 qi_status calib_apply_precision(qi_calibrator *cal, const calib_cli *c,
-                                const char *const *fp32_nodes, int nfp32, qi_error *err);
+                                const char *const *nodes, const qi_precision *precs, int n,
+                                qi_error *err);
 /* A pattern matching exactly the node named `name`: glob characters (and
  * the list separator) become '?'. Caller frees. NULL if out of memory. */
 char *calib_literal_pattern(const char *name);
@@ -145,8 +152,10 @@ typedef struct calib_layer {
   int isolatable;          /* its literal pattern matches it alone */
   int swept;               /* `alone` is valid */
   calib_metrics alone;     /* only this node INT8 */
-  double int8_ms, fp32_ms; /* per run; -1 when unknown */
-  int moved;               /* --auto put it back to FP32 */
+  double int8_ms, fp32_ms, fp16_ms; /* per run; -1 when unknown */
+  qi_precision float_prec; /* the faster of FP16 and FP32 for this layer */
+  int moved;               /* --auto took it out of INT8 */
+  int moved_for_speed;     /* ... because INT8 measured slower than float */
 } calib_layer;
 
 typedef struct calib_layers {
@@ -155,6 +164,7 @@ typedef struct calib_layers {
   int swept, auto_done, budget_met;
   calib_metrics base; /* the build from the command-line precisions */
   calib_metrics fp32; /* the FP32 model itself (timing) */
+  calib_metrics fp16; /* every node that has an FP16 form in FP16 */
 } calib_layers;
 
 /* Layers of the FP32 model and which are candidates in `baseline` (the
@@ -167,9 +177,11 @@ void calib_layers_free(calib_layers *l);
  * of the FP32 model. */
 qi_status calib_sweep(qi_calibrator *cal, const calib_cli *c, calib_eval *e,
                       const qi_model *baseline, calib_layers *l, qi_error *err);
-/* --auto: from the baseline, moves the most sensitive candidates to FP32
- * until the budget holds, then tries to give each back to INT8. *final is
- * the chosen model (caller-owned). */
+/* --auto: from the baseline, first moves every candidate whose INT8 form
+ * measured slower than its faster float form (FP16 or FP32) to that form,
+ * then the most sensitive candidates until the budget holds, then tries to
+ * give each of the latter back to INT8. *final is the chosen model
+ * (caller-owned). */
 qi_status calib_auto(qi_calibrator *cal, const calib_cli *c, calib_eval *e, calib_layers *l,
                      qi_model **final, qi_error *err);
 void calib_auto_print(const calib_cli *c, const calib_layers *l, FILE *fp);

@@ -34,10 +34,15 @@ static const char usage_text[] =
     "  --param P              method parameter (percentile 99.99; levels)\n"
     "  --bins N               histogram bins per tensor (default 2048)\n"
     "  --threads N            threads running the model (default 1)\n"
-    "  --precision int8|fp16|fp32   default precision of every node\n"
+    "  --precision int8|fp16|fp32   every node in this precision (without it:\n"
+    "                         INT8 except the layers that write the model's\n"
+    "                         outputs, kept FP32; docs/quantization.md)\n"
     "  --int8 P,... --fp16 P,... --fp32 P,...   per-node overrides by node\n"
     "                         name or op type glob ('*', '?'), applied in\n"
     "                         command-line order (later wins)\n"
+    "  --bias-correction      shift each INT8 Conv/Gemm/MatMul bias by the\n"
+    "                         mean output error its weight rounding causes\n"
+    "                         on the calibration data\n"
     "reports:\n"
     "  --export-qdq OUT.onnx  also write the calibrated model as QDQ ONNX\n"
     "                         (ONNX Runtime, TensorRT); --qdq-reduce-range\n"
@@ -51,6 +56,10 @@ static const char usage_text[] =
     "  --min-sqnr DB          output SQNR vs FP32 at least DB (default 25)\n"
     "  --max-drop PCT         top-1 agreement with FP32 at least 100-PCT %\n"
     "  --eval-samples N       samples kept for those comparisons (default 8)\n"
+    "  --no-fallback          without --precision/--auto, calibrate checks the\n"
+    "                         default build on the kept samples and runs\n"
+    "                         --auto when its output SQNR is under 20 dB;\n"
+    "                         this keeps the default build as it is\n"
     "  --quiet                no progress and no summary\n"
     "  -o, --output FILE      the quantized model (.qnf)\n";
 
@@ -201,7 +210,8 @@ static const char *const valued[] = {"--data",        "--data-input",  "-o",    
                                      "--min-sqnr",    "--eval-samples", "--export-qdq"};
 static const char *const flags[] = {"--bgr", "--nhwc", "--shuffle", "--quiet",
                                     "-q",    "--auto", "--help",    "-h",
-                                    "--qdq-reduce-range"};
+                                    "--qdq-reduce-range", "--bias-correction",
+                                    "--no-fallback"};
 
 static int is_in(const char *s, const char *const *list, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -289,6 +299,7 @@ static int apply_value(calib_cli *c, const char *opt, const char *v) {
     int p = parse_enum(v, precs, 3);
     if (p < 0) return usage_error("--precision '%s': expected int8, fp16 or fp32", v);
     c->calib.default_precision = (qi_precision)p;
+    c->calib.uniform_precision = 1;
   } else if (!strcmp(opt, "--int8") || !strcmp(opt, "--fp16") || !strcmp(opt, "--fp32")) {
     if (!*v || strspn(v, ",") == strlen(v))
       return usage_error("%s needs node names or op types", opt);
@@ -331,8 +342,12 @@ static void apply_flag(calib_cli *c, const char *opt) {
     c->quiet = 1;
   else if (!strcmp(opt, "--auto"))
     c->auto_mode = 1;
+  else if (!strcmp(opt, "--no-fallback"))
+    c->no_fallback = 1;
   else if (!strcmp(opt, "--qdq-reduce-range"))
     c->qdq_reduce_range = 1;
+  else if (!strcmp(opt, "--bias-correction"))
+    c->calib.bias_correction = 1;
 }
 
 static int check_cli(const calib_cli *c) {

@@ -1,12 +1,20 @@
 /* Per-layer sensitivity and --auto precision selection.
  *
  * Sensitivity of layer i: build with every node FP32 but i, run the kept
- * samples, compare the outputs with FP32 (calibrate_eval.c). --auto starts
- * from the build of the command-line precisions (normally all INT8), and
- * while the budget fails moves the next most sensitive layer to FP32 and
- * rebuilds; once it holds, each moved layer is tried back in INT8 (least
- * sensitive first) and kept there if the budget still holds, so that no
- * layer stays FP32 that the budget did not need. */
+ * samples, compare the outputs with FP32 (calibrate_eval.c). Latency of
+ * layer i in INT8, FP16 and FP32: the profiler's per-node times in three
+ * builds (the baseline, all-FP16, the FP32 model). A layer leaving INT8
+ * goes to the faster of FP16 and FP32 on this machine.
+ *
+ * --auto starts from the build of the command-line precisions (normally
+ * INT8 with the default policy). Layers whose INT8 time exceeds their float
+ * time by AUTO_SPEED_MARGIN leave INT8 first, as a group, and stay out only
+ * if the whole model then runs faster (the conversions around a lone float
+ * layer cost time the per-node figures do not show). Then, while the budget
+ * fails, the next most sensitive layer leaves INT8; once it holds, each of
+ * those is tried back in INT8 (least sensitive first) and kept there if the
+ * budget still holds, so that no layer stays in float that neither the
+ * budget nor speed needed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +23,11 @@
 
 /* At most this many give-back builds after the budget first holds. */
 #define AUTO_MAX_GIVE_BACK 32
+/* INT8 counts as slower than float when its per-node time exceeds the
+ * float time by this factor plus AUTO_SPEED_SLACK_MS: the profile of a few
+ * runs jitters by some percent, and tiny nodes by microseconds. */
+#define AUTO_SPEED_MARGIN 1.15
+#define AUTO_SPEED_SLACK_MS 0.005
 
 static qi_status nomem(qi_error *err) {
   err->status = QI_ERR_NOMEM;
@@ -65,7 +78,8 @@ qi_status calib_layers_init(qi_calibrator *cal, const calib_cli *c, const qi_mod
     if (!y->op) y->op = "";
     y->out = first_output(fp32, i, y->name);
     y->isolatable = isolatable(cal, i);
-    y->int8_ms = y->fp32_ms = -1;
+    y->int8_ms = y->fp32_ms = y->fp16_ms = -1;
+    y->float_prec = QI_PREC_FP32;
     int bi = calib_find_node(baseline, y->name, y->out);
     qi_node_info ni;
     int int8 = bi >= 0 && qi_model_node_info(baseline, bi, &ni, NULL) == QI_OK &&
@@ -113,19 +127,40 @@ static qi_status measure_alone(qi_calibrator *cal, calib_eval *e, calib_layer *y
   return QI_OK;
 }
 
+/* Per-node times of a build with every node that has an FP16 form in
+ * FP16 (the rest as the FP16 lowering leaves them, FP32). */
+static qi_status time_fp16(qi_calibrator *cal, calib_eval *e, calib_layers *l,
+                           calib_timing *th, qi_error *err) {
+  qi_calibrator_clear_precision(cal);
+  CALIB_TRY(qi_calibrator_set_precision(cal, "*", QI_PREC_FP16, err));
+  qi_model *m = NULL;
+  CALIB_TRY(qi_calibrator_build(cal, &m, err));
+  qi_status st = calib_eval_model(e, m, &l->fp16, th, err);
+  qi_model_free(m);
+  return st;
+}
+
 qi_status calib_sweep(qi_calibrator *cal, const calib_cli *c, calib_eval *e,
                       const qi_model *baseline, calib_layers *l, qi_error *err) {
-  calib_timing tb, tf;
+  calib_timing tb, tf, th;
+  memset(&th, 0, sizeof th);
   CALIB_TRY(calib_eval_model(e, baseline, &l->base, &tb, err));
   qi_status st = calib_eval_model(e, qi_calibrator_model(cal), &l->fp32, &tf, err);
+  if (st == QI_OK) st = time_fp16(cal, e, l, &th, err);
   if (st != QI_OK) {
     calib_timing_free(&tb);
+    calib_timing_free(&tf);
+    calib_timing_free(&th);
     return st;
   }
   int total = 0;
   for (int i = 0; i < l->n; i++) {
     calib_layer *y = &l->v[i];
     y->fp32_ms = calib_timing_ms(&tf, y->name);
+    y->fp16_ms = calib_timing_ms(&th, y->name);
+    /* FP16 only when clearly faster: it rounds where FP32 does not. */
+    if (y->fp16_ms >= 0 && y->fp32_ms > y->fp16_ms * AUTO_SPEED_MARGIN + AUTO_SPEED_SLACK_MS)
+      y->float_prec = QI_PREC_FP16;
     int bi = calib_find_node(baseline, y->name, y->out);
     qi_node_info ni;
     if (bi >= 0 && qi_model_node_info(baseline, bi, &ni, NULL) == QI_OK &&
@@ -135,6 +170,7 @@ qi_status calib_sweep(qi_calibrator *cal, const calib_cli *c, calib_eval *e,
   }
   calib_timing_free(&tb);
   calib_timing_free(&tf);
+  calib_timing_free(&th);
   calib_progress p;
   calib_progress_start(&p, "sensitivity", total, c->quiet);
   int done = 0;
@@ -146,7 +182,7 @@ qi_status calib_sweep(qi_calibrator *cal, const calib_cli *c, calib_eval *e,
   calib_progress_end(&p);
   /* Leave the calibrator with the command-line precisions. */
   qi_error e2;
-  qi_status st2 = calib_apply_precision(cal, c, NULL, 0, &e2);
+  qi_status st2 = calib_apply_precision(cal, c, NULL, NULL, 0, &e2);
   if (st == QI_OK && st2 != QI_OK) {
     *err = e2;
     st = st2;
@@ -164,11 +200,48 @@ static int within_budget(const calib_cli *c, const calib_metrics *m) {
   return 1;
 }
 
-/* Builds with the user's precisions plus `moved` in FP32 and measures. */
+/* The layers --auto took out of INT8, in order, with their float form. */
+typedef struct moved_set {
+  calib_layer **layer;
+  const char **name;
+  qi_precision *prec;
+  int n;
+} moved_set;
+
+static void moved_push(moved_set *s, calib_layer *y) {
+  s->layer[s->n] = y;
+  s->name[s->n] = y->name;
+  s->prec[s->n++] = y->float_prec;
+}
+
+/* Removes entry j and returns it. */
+static calib_layer *moved_remove(moved_set *s, int j) {
+  calib_layer *y = s->layer[j];
+  int tail = s->n - 1 - j;
+  memmove(&s->layer[j], &s->layer[j + 1], sizeof *s->layer * (size_t)tail);
+  memmove(&s->name[j], &s->name[j + 1], sizeof *s->name * (size_t)tail);
+  memmove(&s->prec[j], &s->prec[j + 1], sizeof *s->prec * (size_t)tail);
+  s->n--;
+  return y;
+}
+
+static void moved_insert(moved_set *s, int j, calib_layer *y) {
+  int tail = s->n - j;
+  memmove(&s->layer[j + 1], &s->layer[j], sizeof *s->layer * (size_t)tail);
+  memmove(&s->name[j + 1], &s->name[j], sizeof *s->name * (size_t)tail);
+  memmove(&s->prec[j + 1], &s->prec[j], sizeof *s->prec * (size_t)tail);
+  s->layer[j] = y;
+  s->name[j] = y->name;
+  s->prec[j] = y->float_prec;
+  s->n++;
+}
+
+/* Builds with the user's precisions plus the moved layers in their float
+ * forms and measures. */
 static qi_status try_assignment(qi_calibrator *cal, const calib_cli *c, calib_eval *e,
-                                const char *const *moved, int nmoved, calib_metrics *m,
-                                qi_model **keep, qi_error *err) {
-  CALIB_TRY(calib_apply_precision(cal, c, moved, nmoved, err));
+                                const moved_set *s, calib_metrics *m, qi_model **keep,
+                                qi_error *err) {
+  CALIB_TRY(calib_apply_precision(cal, c, s->name, s->prec, s->n, err));
   qi_model *model = NULL;
   CALIB_TRY(qi_calibrator_build(cal, &model, err));
   qi_status st = calib_eval_model(e, model, m, NULL, err);
@@ -188,6 +261,35 @@ static int cmp_sensitivity(const void *a, const void *b) {
   return x < y ? -1 : (x > y);
 }
 
+static double float_ms(const calib_layer *y) {
+  return y->float_prec == QI_PREC_FP16 ? y->fp16_ms : y->fp32_ms;
+}
+
+static int int8_slower(const calib_layer *y) {
+  double f = float_ms(y);
+  return y->int8_ms >= 0 && f >= 0 && y->int8_ms > f * AUTO_SPEED_MARGIN + AUTO_SPEED_SLACK_MS;
+}
+
+/* Moves every INT8-slower layer to float; keeps the group only if the
+ * whole model got faster. Updates *m and the budget when it keeps it. */
+static qi_status move_for_speed(qi_calibrator *cal, const calib_cli *c, calib_eval *e,
+                                calib_layers *l, calib_layer **order, int norder, moved_set *s,
+                                calib_metrics *m, qi_error *err) {
+  for (int k = 0; k < norder; k++)
+    if (int8_slower(order[k])) moved_push(s, order[k]);
+  if (s->n == 0) return QI_OK;
+  calib_metrics t;
+  CALIB_TRY(try_assignment(cal, c, e, s, &t, NULL, err));
+  if (!(t.ms < m->ms)) {
+    s->n = 0;
+    return QI_OK;
+  }
+  for (int k = 0; k < s->n; k++) s->layer[k]->moved_for_speed = 1;
+  *m = t;
+  l->budget_met = within_budget(c, m);
+  return QI_OK;
+}
+
 qi_status calib_auto(qi_calibrator *cal, const calib_cli *c, calib_eval *e, calib_layers *l,
                      qi_model **final, qi_error *err) {
   *final = NULL;
@@ -198,58 +300,51 @@ qi_status calib_auto(qi_calibrator *cal, const calib_cli *c, calib_eval *e, cali
              "not float here: use --min-sqnr");
     return QI_ERR_INVALID_ARG;
   }
-  calib_layer **order = calloc((size_t)(l->n > 0 ? l->n : 1), sizeof *order);
-  const char **moved = calloc((size_t)(l->n > 0 ? l->n : 1), sizeof *moved);
-  calib_layer **moved_layer = calloc((size_t)(l->n > 0 ? l->n : 1), sizeof *moved_layer);
-  if (!order || !moved || !moved_layer) {
+  size_t cap = (size_t)(l->n > 0 ? l->n : 1);
+  calib_layer **order = calloc(cap, sizeof *order);
+  moved_set s = {calloc(cap, sizeof *s.layer), calloc(cap, sizeof *s.name),
+                 calloc(cap, sizeof *s.prec), 0};
+  if (!order || !s.layer || !s.name || !s.prec) {
     free(order);
-    free(moved);
-    free(moved_layer);
+    free(s.layer);
+    free(s.name);
+    free(s.prec);
     return nomem(err);
   }
-  int norder = 0, nmoved = 0;
+  int norder = 0;
   for (int i = 0; i < l->n; i++)
     if (sweepable(&l->v[i]) && l->v[i].swept) order[norder++] = &l->v[i];
   qsort(order, (size_t)norder, sizeof *order, cmp_sensitivity);
-  qi_status st = QI_OK;
   calib_metrics m = l->base;
   l->budget_met = within_budget(c, &m);
+  qi_status st = move_for_speed(cal, c, e, l, order, norder, &s, &m, err);
+  int nspeed = s.n;
   calib_progress p;
   calib_progress_start(&p, "auto search", norder, c->quiet);
   for (int k = 0; st == QI_OK && !l->budget_met && k < norder; k++) {
-    moved_layer[nmoved] = order[k];
-    moved[nmoved++] = order[k]->name;
-    st = try_assignment(cal, c, e, moved, nmoved, &m, NULL, err);
+    if (order[k]->moved_for_speed) continue;
+    moved_push(&s, order[k]);
+    st = try_assignment(cal, c, e, &s, &m, NULL, err);
     l->budget_met = st == QI_OK && within_budget(c, &m);
     calib_progress_step(&p, k + 1);
   }
   calib_progress_end(&p);
   /* Give layers back to INT8, least sensitive first; the last one moved is
-   * known to be needed (without it the budget failed). */
+   * known to be needed (without it the budget failed). Speed moves stay. */
   int tries = 0;
-  for (int j = nmoved - 2; st == QI_OK && l->budget_met && j >= 0 && tries < AUTO_MAX_GIVE_BACK;
+  for (int j = s.n - 2; st == QI_OK && l->budget_met && j >= nspeed && tries < AUTO_MAX_GIVE_BACK;
        j--, tries++) {
-    const char *name = moved[j];
-    calib_layer *y = moved_layer[j];
-    memmove(&moved[j], &moved[j + 1], sizeof *moved * (size_t)(nmoved - 1 - j));
-    memmove(&moved_layer[j], &moved_layer[j + 1], sizeof *moved_layer * (size_t)(nmoved - 1 - j));
-    nmoved--;
-    st = try_assignment(cal, c, e, moved, nmoved, &m, NULL, err);
-    if (st == QI_OK && !within_budget(c, &m)) {
-      /* Needed: put it back where it was. */
-      memmove(&moved[j + 1], &moved[j], sizeof *moved * (size_t)(nmoved - j));
-      memmove(&moved_layer[j + 1], &moved_layer[j], sizeof *moved_layer * (size_t)(nmoved - j));
-      moved[j] = name;
-      moved_layer[j] = y;
-      nmoved++;
-    }
+    calib_layer *y = moved_remove(&s, j);
+    st = try_assignment(cal, c, e, &s, &m, NULL, err);
+    if (st == QI_OK && !within_budget(c, &m)) moved_insert(&s, j, y); /* needed */
   }
-  for (int j = 0; j < nmoved; j++) moved_layer[j]->moved = 1;
-  if (st == QI_OK) st = try_assignment(cal, c, e, moved, nmoved, &m, final, err);
+  for (int j = 0; j < s.n; j++) s.layer[j]->moved = 1;
+  if (st == QI_OK) st = try_assignment(cal, c, e, &s, &m, final, err);
   l->auto_done = st == QI_OK;
   free(order);
-  free(moved);
-  free(moved_layer);
+  free(s.layer);
+  free(s.name);
+  free(s.prec);
   return st;
 }
 
@@ -272,30 +367,36 @@ void calib_auto_print(const calib_cli *c, const calib_layers *l, FILE *fp) {
   fprintf(fp, "\n");
   print_metrics(fp, "auto: fp32", &l->fp32);
   print_metrics(fp, "auto: baseline", &l->base);
-  fprintf(fp, "%4s %-36s %-16s %10s %9s %7s %9s %9s  %s\n", "#", "node", "op", "SQNR alone",
-          "cosine", "top-1", "int8 ms", "fp32 ms", "decision");
-  int moved = 0;
+  print_metrics(fp, "auto: fp16", &l->fp16);
+  fprintf(fp, "%4s %-36s %-16s %10s %9s %7s %9s %9s %9s  %s\n", "#", "node", "op",
+          "SQNR alone", "cosine", "top-1", "int8 ms", "fp16 ms", "fp32 ms", "decision");
+  int moved = 0, speed = 0;
   for (int i = 0; i < l->n; i++) {
     const calib_layer *y = &l->v[i];
+    char moved_to[40];
+    snprintf(moved_to, sizeof moved_to, "%s (%s)", calib_precision_name(y->float_prec),
+             y->moved_for_speed ? "int8 slower" : "sensitive");
     const char *decision = y->state == CALIB_LAYER_LOCKED      ? "as given"
                            : y->state == CALIB_LAYER_FP32_ONLY ? "fp32 (no int8 form)"
                            : !y->isolatable                    ? "int8 (name not unique)"
-                           : y->moved                          ? "fp32 (sensitive)"
+                           : y->moved                          ? moved_to
                                                                : "int8";
     moved += y->moved;
+    speed += y->moved && y->moved_for_speed;
     if (!y->swept) {
       if (y->state == CALIB_LAYER_FP32_ONLY) continue; /* keep it short */
-      fprintf(fp, "%4d %-36.36s %-16.16s %10s %9s %7s %9s %9s  %s\n", i, y->name, y->op, "-", "-",
-              "-", "-", "-", decision);
+      fprintf(fp, "%4d %-36.36s %-16.16s %10s %9s %7s %9s %9s %9s  %s\n", i, y->name, y->op, "-",
+              "-", "-", "-", "-", "-", decision);
       continue;
     }
-    char i8[16] = "-", f32[16] = "-";
+    char i8[16] = "-", f16[16] = "-", f32[16] = "-";
     if (y->int8_ms >= 0) snprintf(i8, sizeof i8, "%.3f", y->int8_ms);
+    if (y->fp16_ms >= 0) snprintf(f16, sizeof f16, "%.3f", y->fp16_ms);
     if (y->fp32_ms >= 0) snprintf(f32, sizeof f32, "%.3f", y->fp32_ms);
-    fprintf(fp, "%4d %-36.36s %-16.16s %10s %9.6f %6.1f%% %9s %9s  %s\n", i, y->name, y->op,
+    fprintf(fp, "%4d %-36.36s %-16.16s %10s %9.6f %6.1f%% %9s %9s %9s  %s\n", i, y->name, y->op,
             calib_db_str(y->alone.sqnr_db, db, sizeof db), y->alone.cosine,
-            isnan(y->alone.top1) ? NAN : 100.0 * y->alone.top1, i8, f32, decision);
+            isnan(y->alone.top1) ? NAN : 100.0 * y->alone.top1, i8, f16, f32, decision);
   }
-  fprintf(fp, "auto: %d layer%s moved to FP32; budget %s\n", moved, moved == 1 ? "" : "s",
-          l->budget_met ? "met" : "NOT met");
+  fprintf(fp, "auto: %d layer%s out of INT8 (%d for speed, %d for the budget); budget %s\n",
+          moved, moved == 1 ? "" : "s", speed, moved - speed, l->budget_met ? "met" : "NOT met");
 }

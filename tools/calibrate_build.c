@@ -59,7 +59,8 @@ char *calib_literal_pattern(const char *name) {
 }
 
 qi_status calib_apply_precision(qi_calibrator *cal, const calib_cli *c,
-                                const char *const *fp32_nodes, int nfp32, qi_error *err) {
+                                const char *const *nodes, const qi_precision *precs, int n,
+                                qi_error *err) {
   qi_calibrator_clear_precision(cal);
   for (int i = 0; i < c->noverrides; i++) {
     const calib_override *o = &c->overrides[i];
@@ -72,14 +73,14 @@ qi_status calib_apply_precision(qi_calibrator *cal, const calib_cli *c,
       return st;
     }
   }
-  for (int i = 0; i < nfp32; i++) {
-    char *lit = calib_literal_pattern(fp32_nodes[i]);
+  for (int i = 0; i < n; i++) {
+    char *lit = calib_literal_pattern(nodes[i]);
     if (!lit) {
       err->status = QI_ERR_NOMEM;
       snprintf(err->message, sizeof err->message, "out of memory");
       return QI_ERR_NOMEM;
     }
-    qi_status st = qi_calibrator_set_precision(cal, lit, QI_PREC_FP32, err);
+    qi_status st = qi_calibrator_set_precision(cal, lit, precs[i], err);
     free(lit);
     if (st != QI_OK) return st;
   }

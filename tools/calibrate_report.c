@@ -64,19 +64,20 @@ static void write_layers(FILE *fp, const calib_cli *c, qi_calibrator *cal, const
   const qi_model *fp32 = qi_calibrator_model(cal);
   fprintf(fp,
           "| # | node | op | output shape | precision | scale | zero point "
-          "| SQNR alone (dB) | int8 ms | fp32 ms |%s\n",
+          "| SQNR alone (dB) | int8 ms | fp16 ms | fp32 ms |%s\n",
           c->auto_mode ? " auto |" : "");
-  fprintf(fp, "|---|---|---|---|---|---|---|---|---|---|%s\n", c->auto_mode ? "---|" : "");
+  fprintf(fp, "|---|---|---|---|---|---|---|---|---|---|---|%s\n", c->auto_mode ? "---|" : "");
   for (int i = 0; i < l->n; i++) {
     const calib_layer *y = &l->v[i];
     qi_tensor_info t, qbuf;
     const qi_tensor_info *q;
-    char shape[160] = "?", db[32] = "-", i8[16] = "-", f32[16] = "-";
+    char shape[160] = "?", db[32] = "-", i8[16] = "-", f16[16] = "-", f32[16] = "-";
     if (y->out && qi_model_tensor_info(fp32, y->out, &t, NULL) == QI_OK)
       calib_shape_str(t.shape, t.rank, shape, sizeof shape);
     const char *prec = layer_in_model(final, y, &q, &qbuf);
     if (y->swept) calib_db_str(y->alone.sqnr_db, db, sizeof db);
     if (y->int8_ms >= 0) snprintf(i8, sizeof i8, "%.3f", y->int8_ms);
+    if (y->fp16_ms >= 0) snprintf(f16, sizeof f16, "%.3f", y->fp16_ms);
     if (y->fp32_ms >= 0) snprintf(f32, sizeof f32, "%.3f", y->fp32_ms);
     fprintf(fp, "| %d | ", i);
     md_cell(fp, y->name);
@@ -87,12 +88,12 @@ static void write_layers(FILE *fp, const calib_cli *c, qi_calibrator *cal, const
       fprintf(fp, "%.6g | %d", (double)q->scale, (int)q->zero_point);
     else
       fprintf(fp, "- | -");
-    fprintf(fp, " | %s | %s | %s |", db, i8, f32);
+    fprintf(fp, " | %s | %s | %s | %s |", db, i8, f16, f32);
     if (c->auto_mode)
       fprintf(fp, " %s |",
               y->state == CALIB_LAYER_LOCKED      ? "as given"
               : y->state == CALIB_LAYER_FP32_ONLY ? "-"
-              : y->moved                          ? "fp32"
+              : y->moved                          ? calib_precision_name(y->float_prec)
                                                   : "int8");
     fprintf(fp, "\n");
   }
@@ -155,9 +156,12 @@ qi_status calib_report_write(const calib_cli *c, qi_calibrator *cal, const qi_mo
           (long long)run->samples, calib_eval_count(e));
   fprintf(fp, "- method: %s", calib_method_name(c->calib.method));
   if (c->calib.method_param != 0) fprintf(fp, " (param %g)", (double)c->calib.method_param);
-  fprintf(fp, ", %d histogram bins, default precision %s\n",
+  fprintf(fp, ", %d histogram bins, default precision %s%s\n",
           c->calib.histogram_bins ? c->calib.histogram_bins : 2048,
-          calib_precision_name(c->calib.default_precision));
+          calib_precision_name(c->calib.default_precision),
+          !c->calib.uniform_precision && c->calib.default_precision == QI_PREC_INT8
+              ? " (output layers FP32 by the default policy)"
+              : " on every node");
   for (int i = 0; i < c->noverrides; i++)
     fprintf(fp, "- override: --%s `%s`\n", calib_precision_name(c->overrides[i].precision),
             c->overrides[i].patterns);
@@ -198,7 +202,8 @@ qi_status calib_report_write(const calib_cli *c, qi_calibrator *cal, const qi_mo
           "alone runs INT8 and everything else FP32 (- : not swept: no INT8 "
           "form, fixed by an override, or a name that selects other nodes "
           "too). Times are per run from `qi_session_profile` (int8: the "
-          "baseline build).\n\n");
+          "baseline build; fp16: a build with every node that has an FP16 "
+          "form in FP16).\n\n");
   write_layers(fp, c, cal, final, l);
   fprintf(fp, "\n## Per-layer error chart\n\n");
   if (bars)

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib/bias_correct.h"
 #include "calib/observer.h"
+#include "calib/precision_policy.h"
 #include "calib/qdq_export.h"
 #include "calib/qparams.h"
 #include "core/error.h"
@@ -33,6 +35,7 @@ struct qi_calibrator {
   int nrules, cap_rules;
   uint8_t *onnx;   /* the original ONNX bytes, for QDQ export; NULL: .qnf */
   size_t onnx_len;
+  qi_bias_means *means; /* input channel means; NULL without bias_correction */
 };
 
 qi_calib_options qi_calib_options_default(void) {
@@ -64,6 +67,7 @@ void qi_calibrator_free(qi_calibrator *c) {
   free(c->obs);
   for (int i = 0; i < c->nrules; i++) free(c->rules[i].pattern);
   free(c->rules);
+  qi_bias_means_free(c->means);
   qi_session_free(c->session);
   qi_model_free(c->model);
   free(c->onnx);
@@ -138,6 +142,8 @@ qi_status qi_calibrator_create(const char *path,
   if (st == QI_OK) st = qi_session_create(c->model, &so, &c->session, err);
   if (st == QI_OK) st = make_observers(c, err);
   if (st == QI_OK) st = keep_onnx_bytes(c, path, err);
+  if (st == QI_OK && o.bias_correction)
+    st = qi_bias_means_create(c->model->g, &c->means, err);
   if (st == QI_OK && c->opts.method_param != 0.0f) {
     /* Validate the parameter now rather than at the first build. */
     st = qi_calibrator_set_method(c, c->opts.method, c->opts.method_param,
@@ -164,7 +170,7 @@ size_t qi_calibrator_observer_bytes(const qi_calibrator *c) {
   size_t total = 0;
   for (int i = 0; i < c->model->g->ntensors; i++)
     if (c->obs[i]) total += qi_observer_bytes(c->obs[i]);
-  return total;
+  return total + qi_bias_means_bytes(c->means);
 }
 
 /* The tensor callback: view names are the graph's own strings, so the
@@ -188,11 +194,14 @@ static qi_status observe(void *user, const qi_tensor_view *v, qi_error *err) {
   observe_ctx *oc = user;
   if (v->dtype != QI_FLOAT32) return QI_OK;
   int i = find_view_tensor(oc, v->name);
-  if (i < 0 || !oc->c->obs[i]) return QI_OK;
+  if (i < 0) return QI_OK;
+  qi_status st = qi_bias_means_update(oc->c->means, i, v->data, v->rank,
+                                      v->shape, err);
+  if (st != QI_OK || !oc->c->obs[i]) return st;
   const qi_shape *s = &oc->c->model->g->tensors[i].shape;
   int64_t n = qi_shape_numel(s);
   if (n < 0) return QI_OK;
-  qi_status st = qi_observer_update(oc->c->obs[i], v->data, (size_t)n, err);
+  st = qi_observer_update(oc->c->obs[i], v->data, (size_t)n, err);
   if (st != QI_OK) qi_error_prefix(err, "tensor '%s'", v->name);
   return st;
 }
@@ -410,15 +419,19 @@ qi_status qi_calibrator_export_qdq(qi_calibrator *c, const char *path,
   return st;
 }
 
+/* The default precision, then the policy's exceptions (unless uniform),
+ * then the user's overrides in order. Every precision is accepted: FP16 by
+ * lib/quant/lower_fp16.c. */
 static qi_status write_precisions(const qi_calibrator *c, qi_graph *dst,
                                   qi_error *err) {
-  (void)err; /* every precision is accepted: FP16 by lib/quant/lower_fp16.c */
+  for (int i = 0; i < dst->nnodes; i++)
+    dst->nodes[i].precision = c->opts.default_precision;
+  if (!c->opts.uniform_precision && c->opts.default_precision == QI_PREC_INT8)
+    QI_TRY(qi_precision_policy_outputs(dst, err));
   for (int i = 0; i < dst->nnodes; i++) {
     qi_node *n = &dst->nodes[i];
-    qi_precision p = c->opts.default_precision;
     for (int r = 0; r < c->nrules; r++)
-      if (node_matches(n, c->rules[r].pattern)) p = c->rules[r].precision;
-    n->precision = p;
+      if (node_matches(n, c->rules[r].pattern)) n->precision = c->rules[r].precision;
   }
   return QI_OK;
 }
@@ -442,6 +455,9 @@ qi_status qi_calibrator_build(qi_calibrator *c, qi_model **quantized,
   if (st != QI_OK) return st;
   st = write_ranges(c, g, err);
   if (st == QI_OK) st = write_precisions(c, g, err);
+  /* On the INT8 nodes only, so it sees the precisions just written. */
+  if (st == QI_OK && c->means)
+    st = qi_bias_correct_graph(c->means, g, NULL, err);
   if (st != QI_OK) {
     qi_graph_free(g);
     return st;

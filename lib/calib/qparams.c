@@ -135,3 +135,21 @@ qi_status qi_quantize_bias(const float *bias, int64_t channels,
   }
   return QI_OK;
 }
+
+int qi_qdq_weight_scales(const qi_quant *q, int axis, const float *w,
+                         const qi_weight_layout *lay, float *scales) {
+  if (!q || !q->has || q->zero_point != 0) return 0;
+  for (int64_t i = 0; i < lay->channels; i++) {
+    float s = q->axis < 0 ? q->scale
+              : q->axis == axis && q->nscales == lay->channels && q->scales
+                  ? q->scales[i]
+                  : NAN;
+    if (!isfinite(s) || !(s > 0.0f)) return 0;
+    for (int64_t k = 0; k < lay->channel_size; k++) {
+      float v = w[i * lay->channel_stride + k * lay->element_stride];
+      if (!(fabs((double)v) <= 128.0 * (double)s)) return 0;
+    }
+    scales[i] = s;
+  }
+  return 1;
+}

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "graph/graph.h"
 #include "qinfer.h"
 
 /* The scale given to a range that holds nothing but zero (or spans less
@@ -66,6 +67,15 @@ static inline qi_weight_layout qi_weight_layout_rows(int64_t channels,
 qi_status qi_int8_weight_scales(const float *w, size_t w_count,
                                 const qi_weight_layout *layout, float *scales,
                                 qi_error *err);
+
+/* The per-channel scales a QDQ import left on weights w (quantization q,
+ * channel axis `axis`, symmetric), copied to scales[channels]; 0 if there
+ * are none (q may be NULL), or if some weight lies beyond the grid (the
+ * values were changed after import, e.g. by folding): then the caller
+ * computes scales afresh. -128 * s (int8's extra code) is allowed: it
+ * saturates to -127. */
+int qi_qdq_weight_scales(const qi_quant *q, int axis, const float *w,
+                         const qi_weight_layout *layout, float *scales);
 
 /*
  * q[c * channel_size + i] = clamp(round_half_even(w[c][i] / scale[c]),

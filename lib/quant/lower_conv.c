@@ -37,29 +37,6 @@ static const float *const_f32(const qi_graph *g, int t, int64_t numel) {
   return x->data;
 }
 
-/* The per-channel scales a QDQ import left on weights w (channel axis
- * `axis`, symmetric), copied to scales[channels]; 0 if there are none, or
- * if some weight lies beyond the grid (the values were changed after
- * import, e.g. by folding): then scales are computed afresh. */
-static int qdq_scales(const qi_quant *q, int axis, const float *w,
-                      const qi_weight_layout *lay, float *scales) {
-  if (!q->has || q->zero_point != 0) return 0;
-  for (int64_t i = 0; i < lay->channels; i++) {
-    float s = q->axis < 0 ? q->scale
-              : q->axis == axis && q->nscales == lay->channels && q->scales
-                  ? q->scales[i]
-                  : NAN;
-    if (!isfinite(s) || !(s > 0.0f)) return 0;
-    for (int64_t k = 0; k < lay->channel_size; k++) {
-      float v = w[i * lay->channel_stride + k * lay->element_stride];
-      /* -128 * s (int8's extra code) is allowed: it saturates to -127. */
-      if (!(fabs((double)v) <= 128.0 * (double)s)) return 0;
-    }
-    scales[i] = s;
-  }
-  return 1;
-}
-
 /* Largest |bias / (x_scale * w_scale)| a channel's scale is allowed to
  * give: half the int32 range, so the zero-point fold and the products
  * still fit (acc_fits checks the exact bound). */
@@ -147,7 +124,7 @@ static qi_status make_weights(lower_ctx *c, const weights_req *r, int *out,
     for (int64_t i = 0; i < count; i++) scaled[i] = w[i] * r->alpha;
     w = scaled;
   }
-  if ((r->alpha != 1.0f || !qdq_scales(&g->tensors[r->t].quant, r->qdq_axis,
+  if ((r->alpha != 1.0f || !qi_qdq_weight_scales(&g->tensors[r->t].quant, r->qdq_axis,
                                         w, &r->lay, scales)) &&
       qi_int8_weight_scales(w, (size_t)count, &r->lay, scales, &local) !=
           QI_OK)

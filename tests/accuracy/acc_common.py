@@ -295,7 +295,10 @@ def variants(opts, model, calib, work, shape=None):
         qnf = convert(model, work / "qnf" / "fp32_sanity.qnf", shape)
         out.append(("FP32 .qnf (sanity)", qnf, {}))
         return out
-    builds = [(f"INT8 {m}", ["--method", m], f"{m}.qnf") for m in opts.methods]
+    # Per-method rows are all-INT8 (--precision int8: no policy exceptions),
+    # so they show what the default policy and --auto buy.
+    builds = [(f"INT8 {m}", ["--method", m, "--precision", "int8"], f"{m}.qnf")
+              for m in opts.methods]
     if not opts.no_default:
         builds.append(("default", [], "default.qnf"))
     if opts.auto:

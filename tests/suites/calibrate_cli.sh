@@ -229,6 +229,16 @@ for method in minmax percentile entropy mse; do
   run_ok "method-$method" "$M" --data "$D/npy" -o "$W/$method.qnf" --method "$method" --bins 512 --threads 2
 done
 check methods-differ bash -c "test -s '$W/minmax.qnf' && test -s '$W/mse.qnf' && ! cmp -s '$W/minmax.qnf' '$W/mse.qnf' && ! cmp -s '$W/minmax.qnf' '$W/percentile.qnf'"
+# --bias-correction: accepted, writes corrected biases (named
+# "<node>:bias_corrected"), so the bytes differ from the same run without
+# it, and the model stays close to FP32.
+expect usage-bias-correction-value 2 '--bias-correction takes no value' "$M" --data "$D/npy" -o "$O" --bias-correction=1
+if run_ok bias-correction-off "$M" --data "$D/npy" -o "$W/bc_off.qnf" --quiet &&
+  run_ok bias-correction "$M" --data "$D/npy" -o "$W/bc_on.qnf" --quiet --bias-correction; then
+  check bias-correction-changes-model bash -c "! cmp -s '$W/bc_off.qnf' '$W/bc_on.qnf' &&
+    grep -qa ':bias_corrected' '$W/bc_on.qnf' && ! grep -qa ':bias_corrected' '$W/bc_off.qnf'"
+  close_to_fp32 bias-correction-close-to-fp32 "$M" "$W/bc_on.qnf" "$D/one.npy"
+fi
 run_ok quiet "$M" --data "$D/npy" -o "$W/quiet.qnf" --quiet &&
   check quiet-is-silent test ! -s "$W/quiet.out" -a ! -s "$W/quiet.err"
 if run_ok images-imagenet-recipe "$M" --data "$D/img" -o "$W/img.qnf" --resize 12 --crop 8x8 \
@@ -288,9 +298,47 @@ if run_ok auto-unreachable "$M" --data "$D/npy" -o "$W/a.qnf" --auto --min-sqnr 
     grep -qE '^nodes +[0-9]+: 0 int8' '$W/auto-unreachable.out'"
 fi
 if run_ok auto-loose "$M" --data "$D/npy" -o "$W/l.qnf" --auto --min-sqnr 10 --max-drop 50 --report "$W/l.md"; then
-  check auto-loose-table bash -c "grep -q '0 layers moved to FP32; budget met' '$W/auto-loose.out' &&
+  check auto-loose-table bash -c "grep -q '0 layers out of INT8 (0 for speed, 0 for the budget); budget met' '$W/auto-loose.out' &&
     grep -qE '^ +0 conv1 .* int8$' '$W/auto-loose.out' && grep -q '| auto |' '$W/l.md'"
   close_to_fp32 auto-qnf-close-to-fp32 "$M" "$W/l.qnf" "$D/one.npy"
+fi
+
+# The default build checks itself: y = conv_a(x) - conv_b(x) with nearly
+# equal weights is all rounding noise in INT8 (far under 20 dB), so plain
+# calibrate falls back to --auto and reaches its 25 dB budget by moving
+# layers out of INT8; --no-fallback and --precision int8 keep the build.
+if "$PY" - "$W/cancel.onnx" >"$W/cancel.log" 2>&1 <<'EOF'; then
+import sys
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, TensorProto
+rng = np.random.default_rng(5)
+wa = rng.normal(0, 1, (4, 3, 3, 3)).astype(np.float32)
+wb = (wa + rng.normal(0, 1e-3, wa.shape)).astype(np.float32)
+g = helper.make_graph(
+    [helper.make_node("Conv", ["x", "wa"], ["a"], name="conv_a", pads=[1, 1, 1, 1]),
+     helper.make_node("Conv", ["x", "wb"], ["b"], name="conv_b", pads=[1, 1, 1, 1]),
+     helper.make_node("Sub", ["a", "b"], ["y"], name="diff")],
+    "cancel", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+    [numpy_helper.from_array(wa, "wa"), numpy_helper.from_array(wb, "wb")])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), sys.argv[1])
+EOF
+  if run_ok fallback "$W/cancel.onnx" --data "$D/npy" -o "$W/fb.qnf"; then
+    check fallback-message grep -q "under 20 dB: choosing per-layer precision" "$W/fallback.err"
+    check fallback-budget bash -c "grep -q 'budget met' '$W/fallback.out' &&
+      grep -qE '^vs FP32 +SQNR (inf|[2-9][0-9]|[1-9][0-9][0-9])' '$W/fallback.out' &&
+      ! grep -qE '^nodes +[0-9]+: [1-9][0-9]* int8, 0 fp16, 0 fp32' '$W/fallback.out'"
+  fi
+  for how in "--no-fallback" "--precision int8"; do
+    tag=keep-${how#--}; tag=${tag// /-}
+    if run_ok "$tag" "$W/cancel.onnx" --data "$D/npy" -o "$W/nf.qnf" $how; then
+      check "$tag-as-built" bash -c "! grep -q 'per-layer' '$W/$tag.err' && ! grep -q 'budget' '$W/$tag.out' &&
+        grep -qE '^nodes +[0-9]+: 2 int8' '$W/$tag.out'"
+    fi
+  done
+else
+  bad fallback-model "$(tail -n 3 "$W/cancel.log")"
 fi
 
 # A real model: SqueezeNet 1.1 calibrated on 8 ImageNet photos with its
