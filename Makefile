@@ -71,6 +71,8 @@ isa_flags = $(strip $(foreach i,avx512vnni avxvnni avx2 f16c,$(if $(filter %-$(i
 .PHONY: all lib tools examples tests test bench bench-kernels demo accuracy install clean deps cuda-tests
 all: $(LIB) $(TOOLS) $(EXAMPLES)
 lib: $(LIB)
+tools: $(TOOLS)
+examples: $(EXAMPLES)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -25,6 +25,7 @@
 #include "graph/graph.h"
 #include "qinfer.h"
 #include "qtest.h"
+#include "quant_lower_test_util.h"
 #include "runtime/model.h"
 
 /* FP16 against FP32 over 2-4 layers: each value is rounded to fp16 once
@@ -36,16 +37,8 @@
 /* A mixed model with INT8 layers (8-bit activations): as test_calibrator. */
 #define INT8_REL_L2_TOL 0.05
 #define NSEEDS 2
-#define MAX_IO 4
-#define MAX_OUT 8
 
 /* ---- graph building ----------------------------------------------------- */
-
-static uint64_t g_rng;
-static float urand(float lo, float hi) {
-  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
-  return lo + (hi - lo) * (float)((g_rng >> 40) & 0xffffff) / 16777216.0f;
-}
 
 static qi_shape shp(int rank, ...) {
   qi_shape s = {.rank = rank};
@@ -56,27 +49,10 @@ static qi_shape shp(int rank, ...) {
   return s;
 }
 
-static int t_act(qi_graph *g, const char *name) {
-  return qi_graph_add_tensor(g, name, QI_FLOAT32);
-}
-
-static int t_input(qi_graph *g, const char *name, qi_shape s) {
-  int t = t_act(g, name);
-  g->tensors[t].shape = s;
-  g->inputs = realloc(g->inputs, sizeof(int) * (size_t)(g->ninputs + 1));
-  g->inputs[g->ninputs++] = t;
-  return t;
-}
-
-static void t_output(qi_graph *g, int t) {
-  g->outputs = realloc(g->outputs, sizeof(int) * (size_t)(g->noutputs + 1));
-  g->outputs[g->noutputs++] = t;
-}
-
 /* Uniform in [-a, a], a = gain * sqrt(3 / fan_in), fan_in = numel / d0
  * (for [K, N] MatMul weights pass the shape as [N, K]-like fan_in). */
 static int t_weights(qi_graph *g, const char *name, qi_shape s, float gain) {
-  int t = t_act(g, name);
+  int t = act(g, name);
   int64_t n = qi_shape_numel(&s), fan_in = n / s.d[0];
   float *v = malloc(sizeof(float) * (size_t)n),
         a = gain * sqrtf(3.0f / (float)fan_in);
@@ -124,7 +100,7 @@ static int b_conv(qi_graph *g, const char *name, int x, int ci, int co, int k,
   snprintf(wn, sizeof wn, "%s.w", name);
   snprintf(bn, sizeof bn, "%s.b", name);
   int w = t_weights(g, wn, shp(4, co, ci / group, k, k), 1.4f);
-  int y = t_act(g, name);
+  int y = act(g, name);
   int n = n_node(g, name, "Conv", y, 3, x, w, t_bias(g, bn, co, 0.2f));
   a_ints(g, n, "strides", 2, stride, stride);
   a_ints(g, n, "pads", 4, pad, pad, pad, pad);
@@ -133,7 +109,7 @@ static int b_conv(qi_graph *g, const char *name, int x, int ci, int co, int k,
 }
 
 static int b_unary(qi_graph *g, const char *name, const char *op, int x) {
-  int y = t_act(g, name);
+  int y = act(g, name);
   n_node(g, name, op, y, 1, x);
   return y;
 }
@@ -142,20 +118,18 @@ static int b_clip(qi_graph *g, const char *name, int x, float lo, float hi) {
   char a[64], b[64];
   snprintf(a, sizeof a, "%s.min", name);
   snprintf(b, sizeof b, "%s.max", name);
-  int tl = t_act(g, a), th = t_act(g, b);
+  int tl = act(g, a), th = act(g, b);
   float *vl = malloc(sizeof(float)), *vh = malloc(sizeof(float));
   *vl = lo;
   *vh = hi;
   g->tensors[tl].shape = g->tensors[th].shape = (qi_shape){.rank = 0};
   qi_tensor_set_const(&g->tensors[tl], vl, sizeof(float));
   qi_tensor_set_const(&g->tensors[th], vh, sizeof(float));
-  int y = t_act(g, name);
+  int y = act(g, name);
   n_node(g, name, "Clip", y, 3, x, tl, th);
   return y;
 }
 
-typedef qi_graph *(*build_fn)(void);
-typedef void (*tweak_fn)(qi_graph *g);
 
 static qi_graph *new_graph(uint64_t seed) {
   g_rng = seed;
@@ -166,18 +140,18 @@ static qi_graph *new_graph(uint64_t seed) {
  * ResNet stem and basic block. */
 static qi_graph *build_resnet(void) {
   qi_graph *g = new_graph(31);
-  int x = t_input(g, "x", shp(4, 1, 3, 20, 20));
+  int x = input(g, "x", shp(4, 1, 3, 20, 20));
   int r1 = b_unary(g, "r1", "Relu", b_conv(g, "c1", x, 3, 8, 3, 2, 1, 1));
-  int p1 = t_act(g, "p1");
+  int p1 = act(g, "p1");
   int mp = n_node(g, "pool", "MaxPool", p1, 1, r1);
   a_ints(g, mp, "kernel_shape", 2, 3, 3);
   a_ints(g, mp, "strides", 2, 2, 2);
   a_ints(g, mp, "pads", 4, 1, 1, 1, 1);
   int r2 = b_unary(g, "r2", "Relu", b_conv(g, "c2", p1, 8, 8, 3, 1, 1, 1));
   int c3 = b_conv(g, "c3", r2, 8, 8, 3, 1, 1, 1);
-  int sum = t_act(g, "sum");
+  int sum = act(g, "sum");
   n_node(g, "sum", "Add", sum, 2, c3, p1);
-  t_output(g, b_unary(g, "y", "Relu", sum));
+  output(g, b_unary(g, "y", "Relu", sum));
   return g;
 }
 
@@ -185,27 +159,27 @@ static qi_graph *build_resnet(void) {
  * and a depthwise 5x5 with channel multiplier 2 on the side. */
 static qi_graph *build_mobilenet(void) {
   qi_graph *g = new_graph(32);
-  int x = t_input(g, "x", shp(4, 2, 8, 13, 13));
+  int x = input(g, "x", shp(4, 2, 8, 13, 13));
   int e = b_clip(g, "e6", b_conv(g, "expand", x, 8, 24, 1, 1, 0, 1), 0, 6);
   int d = b_clip(g, "d6", b_conv(g, "dw", e, 24, 24, 3, 2, 1, 24), 0, 6);
-  t_output(g, b_conv(g, "y", d, 24, 8, 1, 1, 0, 1));
-  t_output(g, b_conv(g, "dwm", x, 8, 16, 5, 1, 2, 8));
+  output(g, b_conv(g, "y", d, 24, 8, 1, 1, 0, 1));
+  output(g, b_conv(g, "dwm", x, 8, 16, 5, 1, 2, 8));
   return g;
 }
 
 /* Conv/Relu, GlobalAveragePool, Flatten, Gemm (transB), Softmax; batch 2. */
 static qi_graph *build_head(void) {
   qi_graph *g = new_graph(33);
-  int x = t_input(g, "x", shp(4, 2, 16, 5, 5));
+  int x = input(g, "x", shp(4, 2, 16, 5, 5));
   int c = b_unary(g, "r", "Relu", b_conv(g, "c", x, 16, 16, 3, 1, 1, 1));
   int fl =
       b_unary(g, "flat", "Flatten", b_unary(g, "gap", "GlobalAveragePool", c));
-  int fc = t_act(g, "fc");
+  int fc = act(g, "fc");
   int n = n_node(g, "fc", "Gemm", fc, 3, fl,
                  t_weights(g, "fc.w", shp(2, 10, 16), 3.0f),
                  t_bias(g, "fc.b", 10, 0.5f));
   a_int(g, n, "transB", 1);
-  t_output(g, b_unary(g, "softmax", "Softmax", fc));
+  output(g, b_unary(g, "softmax", "Softmax", fc));
   return g;
 }
 
@@ -213,16 +187,16 @@ static qi_graph *build_head(void) {
  * a Gemm with transB = 0, alpha, beta and a [1, N] C on a second input. */
 static qi_graph *build_mlp(void) {
   qi_graph *g = new_graph(34);
-  int x = t_input(g, "x", shp(3, 2, 5, 12));
-  int z = t_input(g, "z", shp(2, 3, 12));
-  int m1 = t_act(g, "m1"), b1 = t_act(g, "b1");
+  int x = input(g, "x", shp(3, 2, 5, 12));
+  int z = input(g, "z", shp(2, 3, 12));
+  int m1 = act(g, "m1"), b1 = act(g, "b1");
   n_node(g, "m1", "MatMul", m1, 2, x, t_weights(g, "w1", shp(2, 12, 16), 1.4f));
   n_node(g, "b1", "Add", b1, 2, m1, t_bias(g, "b1.v", 16, 0.3f));
   int h = b_unary(g, "h", "Relu", b1);
-  int y = t_act(g, "y");
+  int y = act(g, "y");
   n_node(g, "y", "MatMul", y, 2, h, t_weights(g, "w2", shp(2, 16, 12), 1.0f));
-  t_output(g, y);
-  int gm = t_act(g, "gemm"), gc = t_act(g, "gc");
+  output(g, y);
+  int gm = act(g, "gemm"), gc = act(g, "gc");
   float *cv = malloc(6 * sizeof(float));
   for (int i = 0; i < 6; i++) cv[i] = 0.1f * (float)(i - 2);
   g->tensors[gc].shape = shp(2, 1, 6);
@@ -231,7 +205,7 @@ static qi_graph *build_mlp(void) {
                  t_weights(g, "gw", shp(2, 12, 6), 1.0f), gc);
   a_float(g, n, "alpha", 0.5f);
   a_float(g, n, "beta", 2.0f);
-  t_output(g, gm);
+  output(g, gm);
   return g;
 }
 
@@ -240,23 +214,23 @@ static qi_graph *build_mlp(void) {
  * ra is read by an FP16 conv and is a graph output too. */
 static qi_graph *build_mixed_forms(void) {
   qi_graph *g = new_graph(35);
-  int x = t_input(g, "x", shp(4, 1, 5, 6, 6));
+  int x = input(g, "x", shp(4, 1, 5, 6, 6));
   int w = t_weights(g, "w", shp(4, 5, 5, 3, 3), 1.4f);
-  int a = t_act(g, "a"), b = t_act(g, "b");
+  int a = act(g, "a"), b = act(g, "b");
   a_ints(g, n_node(g, "ca", "Conv", a, 2, x, w), "pads", 4, 1, 1, 1, 1);
   int ra = b_unary(g, "ra", "Relu", a);
   a_ints(g, n_node(g, "cb", "Conv", b, 2, ra, w), "pads", 4, 1, 1, 1, 1);
-  t_output(g, ra);
+  output(g, ra);
   int rm = b_unary(g, "rm", "ReduceMean", b);
   a_ints(g, g->nnodes - 1, "axes", 1, 1);
-  int d = t_act(g, "d");
+  int d = act(g, "d");
   n_node(g, "d", "Sub", d, 2, b, rm);
-  t_output(g, d);
-  int v = t_input(g, "v", shp(3, 1, 4, 9));
-  int y1 = t_act(g, "c1d");
+  output(g, d);
+  int v = input(g, "v", shp(3, 1, 4, 9));
+  int y1 = act(g, "c1d");
   n_node(g, "c1d", "Conv", y1, 2, v,
          t_weights(g, "c1d.w", shp(3, 4, 4, 3), 1.0f));
-  t_output(g, y1);
+  output(g, y1);
   return g;
 }
 
@@ -276,67 +250,6 @@ static qi_model *load(qt_state *st, build_fn build, qi_load_mode mode,
   qi_status s = qi_model_from_graph(g, NULL, mode, &m, &e);
   QT_CHECKF(st, s == QI_OK, "load: %s", e.message);
   return s == QI_OK ? m : NULL;
-}
-
-typedef struct outputs {
-  int n;
-  float *data[MAX_OUT];
-  int64_t count[MAX_OUT];
-} outputs;
-
-static void outputs_free(outputs *o) {
-  for (int i = 0; i < o->n; i++) free(o->data[i]);
-  o->n = 0;
-}
-
-/* Runs m on inputs uniform in [-1, 1] drawn from `seed`. */
-static qi_status run_model(const qi_model *m, uint64_t seed, int threads,
-                           outputs *o, qi_error *e) {
-  qi_binding in[MAX_IO], out[MAX_OUT];
-  float *in_data[MAX_IO] = {0};
-  qi_tensor_info info[MAX_IO + MAX_OUT];
-  int nin = qi_model_num_inputs(m), nout = qi_model_num_outputs(m);
-  memset(o, 0, sizeof *o);
-  for (int i = 0; i < nin && i < MAX_IO; i++) {
-    qi_model_input_info(m, i, &info[i], e);
-    int64_t cnt = 1;
-    for (int d = 0; d < info[i].rank; d++) cnt *= info[i].shape[d];
-    in_data[i] = malloc(sizeof(float) * (size_t)cnt);
-    g_rng = seed * 1000 + (uint64_t)i;
-    for (int64_t k = 0; k < cnt; k++) in_data[i][k] = urand(-1.0f, 1.0f);
-    in[i] =
-        (qi_binding){info[i].name,  QI_FLOAT32, info[i].rank,
-                     info[i].shape, in_data[i], sizeof(float) * (size_t)cnt};
-  }
-  for (int i = 0; i < nout && i < MAX_OUT; i++) {
-    qi_tensor_info *t = &info[MAX_IO + i];
-    qi_model_output_info(m, i, t, e);
-    int64_t cnt = 1;
-    for (int d = 0; d < t->rank; d++) cnt *= t->shape[d];
-    o->data[i] = malloc(sizeof(float) * (size_t)cnt);
-    o->count[i] = cnt;
-    out[i] = (qi_binding){t->name,  QI_FLOAT32, t->rank,
-                          t->shape, o->data[i], sizeof(float) * (size_t)cnt};
-  }
-  o->n = nout;
-  qi_session_options so = qi_session_options_default();
-  so.num_threads = threads;
-  qi_session *s = NULL;
-  qi_status st = qi_session_create(m, &so, &s, e);
-  if (st == QI_OK) st = qi_session_run(s, in, nin, out, nout, e);
-  qi_session_free(s);
-  for (int i = 0; i < nin; i++) free(in_data[i]);
-  return st;
-}
-
-static double rel_l2(const float *a, const float *ref, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)a[i] - ref[i];
-    num += d * d;
-    den += (double)ref[i] * ref[i];
-  }
-  return sqrt(num / (den > 0 ? den : 1e-30));
 }
 
 /* Every output of m against the FP32 model of `build` within tol; with
@@ -367,46 +280,8 @@ static void check_accuracy(qt_state *st, build_fn build, const qi_model *m,
   qi_model_free(ref);
 }
 
-/* Outputs of a and b on the same inputs are the same bytes. */
-static int same_outputs(const qi_model *a, const qi_model *b, int ta, int tb) {
-  outputs x = {0}, y = {0};
-  qi_error e;
-  int ok = run_model(a, 1, ta, &x, &e) == QI_OK &&
-           run_model(b, 1, tb, &y, &e) == QI_OK && x.n == y.n;
-  for (int i = 0; ok && i < x.n; i++)
-    ok = x.count[i] == y.count[i] &&
-         !memcmp(x.data[i], y.data[i], sizeof(float) * (size_t)x.count[i]);
-  outputs_free(&x);
-  outputs_free(&y);
-  return ok;
-}
-
 /* ---- inspecting the lowered graph
  * --------------------------------------------- */
-
-static int count_op(const qi_model *m, const char *op) {
-  int c = 0;
-  for (int i = 0; i < m->g->nnodes; i++)
-    c += !strcmp(m->g->nodes[i].op_type, op);
-  return c;
-}
-
-static const qi_node *find_node(const qi_model *m, const char *name) {
-  for (int i = 0; i < m->g->nnodes; i++)
-    if (!strcmp(m->g->nodes[i].name, name)) return &m->g->nodes[i];
-  return NULL;
-}
-
-static int node_is(const qi_model *m, const char *name, const char *op,
-                   qi_precision p) {
-  const qi_node *n = find_node(m, name);
-  return n && !strcmp(n->op_type, op) && n->precision == p;
-}
-
-static int64_t attr_of(const qi_model *m, const char *node, const char *attr) {
-  const qi_node *n = find_node(m, node);
-  return n ? qi_attr_int(n, attr, -1) : -2;
-}
 
 /* Tensor `name` exists with dtype dt (and rank 4 dims when d0 >= 0). */
 static int tensor_is(const qi_model *m, const char *name, qi_dtype dt,
@@ -717,11 +592,12 @@ static void test_calibrator_mixed(qt_state *st) {
  * ------------------------------------------------------- */
 
 /* x f16 [1, 4, 5, 5] -> QiHConv (W f16 [6, 4, 3, 3], `wconst`) -> y. */
-static qi_graph *build_raw_hconv(int wconst, qi_dtype xdt, int act, int wk) {
+static qi_graph *build_raw_hconv(int wconst, qi_dtype xdt, int act_kind,
+                                 int wk) {
   qi_graph *g = new_graph(36);
-  int x = t_input(g, "x", shp(4, 1, 4, 5, 5));
+  int x = input(g, "x", shp(4, 1, 4, 5, 5));
   g->tensors[x].dtype = xdt;
-  int w = t_act(g, "w");
+  int w = act(g, "w");
   g->tensors[w].dtype = QI_FLOAT16;
   g->tensors[w].shape = shp(4, 6, wk, 3, 3);
   if (wconst) {
@@ -731,7 +607,7 @@ static qi_graph *build_raw_hconv(int wconst, qi_dtype xdt, int act, int wk) {
     g->inputs = realloc(g->inputs, sizeof(int) * (size_t)(g->ninputs + 1));
     g->inputs[g->ninputs++] = w;
   }
-  int y = t_act(g, "y");
+  int y = act(g, "y");
   int n = qi_graph_add_node(g, "hc", "QiHConv", "qinfer", 3, 1);
   g->nodes[n].in[0] = x;
   g->nodes[n].in[1] = w;
@@ -739,8 +615,8 @@ static qi_graph *build_raw_hconv(int wconst, qi_dtype xdt, int act, int wk) {
   g->nodes[n].precision = QI_PREC_FP16;
   a_ints(g, n, "pads", 4, 1, 1, 1, 1);
   a_int(g, n, "out_f32", 1);
-  if (act) a_int(g, n, "qi_act", act);
-  t_output(g, y);
+  if (act_kind) a_int(g, n, "qi_act", act_kind);
+  output(g, y);
   return g;
 }
 
@@ -768,18 +644,18 @@ static void test_hostile_nodes(qt_state *st) {
                    strstr(e.message, "hc"));
   /* QiHMatMul weights [N, K] that do not fit the input's K. */
   qi_graph *g = new_graph(37);
-  int a = t_input(g, "a", shp(2, 3, 8));
+  int a = input(g, "a", shp(2, 3, 8));
   g->tensors[a].dtype = QI_FLOAT16;
-  int w = t_act(g, "w");
+  int w = act(g, "w");
   g->tensors[w].dtype = QI_FLOAT16;
   g->tensors[w].shape = shp(2, 5, 7);
   qi_tensor_set_const(&g->tensors[w], calloc(35, 2), 70);
-  int y = t_act(g, "y");
+  int y = act(g, "y");
   int n = qi_graph_add_node(g, "hm", "QiHMatMul", "qinfer", 2, 1);
   g->nodes[n].in[0] = a;
   g->nodes[n].in[1] = w;
   g->nodes[n].out[0] = y;
-  t_output(g, y);
+  output(g, y);
   QT_CHECK(st, load_raw(g, &e) == QI_ERR_SHAPE && strstr(e.message, "hm"));
 }
 

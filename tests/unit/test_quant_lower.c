@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calib/qparams.h"
 #include "graph/graph.h"
 #include "qinfer.h"
 #include "qtest.h"
+#include "quant_lower_test_util.h"
 #include "runtime/model.h"
 #include "test_quant_lower_graphs.h"
 
@@ -31,205 +31,8 @@
 #define INT8_REL_L2_TOL 0.03
 /* Below this the "INT8" output is a float computation in disguise. */
 #define INT8_MIN_REL_L2 1e-5
-#define CALIB_SEEDS 3  /* inputs 1..3 set the ranges; 1 and 3 are tested */
-#define MAX_IO 4
-
-/* ---- calibration, runs, comparison ------------------------------------ */
-
-typedef struct outputs {
-  int n;
-  char *name[64];
-  float *data[64];
-  int64_t count[64];
-} outputs;
-
-static void outputs_free(outputs *o) {
-  for (int i = 0; i < o->n; i++) {
-    free(o->name[i]);
-    free(o->data[i]);
-  }
-  o->n = 0;
-}
-
-/* Runs m on inputs drawn from `seed` (uniform [-1, 1]); every output. */
-static qi_status run_model(const qi_model *m, uint64_t seed, outputs *o,
-                           qi_error *e) {
-  qi_binding in[MAX_IO], out[64];
-  float *in_data[MAX_IO] = {0};
-  qi_tensor_info info[MAX_IO + 64];
-  int nin = qi_model_num_inputs(m), nout = qi_model_num_outputs(m);
-  memset(o, 0, sizeof *o);
-  for (int i = 0; i < nin && i < MAX_IO; i++) {
-    qi_model_input_info(m, i, &info[i], e);
-    int64_t cnt = 1;
-    for (int d = 0; d < info[i].rank; d++) cnt *= info[i].shape[d];
-    in_data[i] = malloc(sizeof(float) * (size_t)cnt);
-    g_rng = seed * 1000 + (uint64_t)i;
-    for (int64_t k = 0; k < cnt; k++) in_data[i][k] = urand(-1.0f, 1.0f);
-    in[i] = (qi_binding){info[i].name, QI_FLOAT32, info[i].rank,
-                         info[i].shape, in_data[i], sizeof(float) * (size_t)cnt};
-  }
-  for (int i = 0; i < nout && i < 64; i++) {
-    qi_tensor_info *t = &info[MAX_IO + i];
-    qi_model_output_info(m, i, t, e);
-    int64_t cnt = 1;
-    for (int d = 0; d < t->rank; d++) cnt *= t->shape[d];
-    o->name[i] = strdup(t->name);
-    o->data[i] = malloc(sizeof(float) * (size_t)cnt);
-    o->count[i] = cnt;
-    out[i] = (qi_binding){t->name, QI_FLOAT32, t->rank, t->shape, o->data[i],
-                          sizeof(float) * (size_t)cnt};
-  }
-  o->n = nout;
-  qi_session *s = NULL;
-  qi_status st = qi_session_create(m, NULL, &s, e);
-  if (st == QI_OK) st = qi_session_run(s, in, nin, out, nout, e);
-  qi_session_free(s);
-  for (int i = 0; i < nin && i < MAX_IO; i++) free(in_data[i]);
-  return st;
-}
-
-typedef struct ranges {
-  int n;
-  char *name[64];
-  float lo[64], hi[64];
-} ranges;
-
-/* min/max of every FP32 activation over the calibration inputs: the graph
- * loads unoptimised with every activation made a graph output. */
-static int calibrate(qt_state *st, build_fn build, ranges *r) {
-  qi_graph *g = build();
-  int nout0 = g->noutputs;
-  for (int t = 0; t < g->ntensors; t++) {
-    int is_out = 0;
-    for (int i = 0; i < nout0; i++) is_out |= g->outputs[i] == t;
-    for (int i = 0; i < g->ninputs; i++) is_out |= g->inputs[i] == t;
-    if (g->tensors[t].kind == QI_TK_ACT && !is_out) output(g, t);
-  }
-  qi_model_options o = qi_model_options_default();
-  o.optimize = 0;
-  qi_model *m = NULL;
-  qi_error e = {0};
-  memset(r, 0, sizeof *r);
-  qi_status s = qi_model_from_graph(g, &o, QI_LOAD_FP32, &m, &e);
-  QT_CHECKF(st, s == QI_OK, "calibration load: %s", e.message);
-  if (s != QI_OK) return 0;
-  for (int seed = 1; seed <= CALIB_SEEDS; seed++) {
-    outputs out;
-    s = run_model(m, (uint64_t)seed, &out, &e);
-    QT_CHECKF(st, s == QI_OK, "calibration run: %s", e.message);
-    for (int i = 0; i < out.n && s == QI_OK; i++) {
-      if (seed == 1) {
-        r->name[i] = strdup(out.name[i]);
-        r->lo[i] = INFINITY;
-        r->hi[i] = -INFINITY;
-      }
-      for (int64_t k = 0; k < out.count[i]; k++) {
-        r->lo[i] = fminf(r->lo[i], out.data[i][k]);
-        r->hi[i] = fmaxf(r->hi[i], out.data[i][k]);
-      }
-    }
-    r->n = out.n;
-    outputs_free(&out);
-  }
-  /* The inputs' ranges: uniform [-1, 1]. */
-  for (int i = 0; i < qi_model_num_inputs(m) && r->n < 64; i++) {
-    qi_tensor_info ti;
-    qi_model_input_info(m, i, &ti, &e);
-    r->name[r->n] = strdup(ti.name);
-    r->lo[r->n] = -1.0f;
-    r->hi[r->n++] = 1.0f;
-  }
-  qi_model_free(m);
-  return s == QI_OK;
-}
-
-static void ranges_free(ranges *r) {
-  for (int i = 0; i < r->n; i++) free(r->name[i]);
-}
-
-/* The graph annotated: every range as quant, every node INT8, then
- * `tweak`; loaded and lowered. */
-static qi_model *load_int8(qt_state *st, build_fn build, const ranges *r,
-                           tweak_fn tweak) {
-  qi_graph *g = build();
-  qi_error e = {0};
-  for (int i = 0; i < r->n; i++) {
-    int t = qi_graph_find_tensor(g, r->name[i]);
-    if (t < 0) continue;
-    qi_quant *q = &g->tensors[t].quant;
-    QT_CHECK(st, qi_uint8_qparams(r->lo[i], r->hi[i], &q->scale,
-                                  &q->zero_point, &e) == QI_OK);
-    q->has = 1;
-  }
-  for (int i = 0; i < g->nnodes; i++) g->nodes[i].precision = QI_PREC_INT8;
-  if (tweak) tweak(g);
-  qi_model *m = NULL;
-  qi_status s = qi_model_from_graph(g, NULL, QI_LOAD_LOWER_INT8, &m, &e);
-  QT_CHECKF(st, s == QI_OK, "INT8 load: %s", e.message);
-  return s == QI_OK ? m : NULL;
-}
-
-static double rel_l2(const float *a, const float *ref, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)a[i] - ref[i];
-    num += d * d;
-    den += (double)ref[i] * ref[i];
-  }
-  return sqrt(num / (den > 0 ? den : 1e-30));
-}
-
-/* Compares m with the FP32 model of `build` on two calibration inputs. */
-static void check_accuracy(qt_state *st, build_fn build, const qi_model *m) {
-  qi_model *ref = NULL;
-  qi_error e = {0};
-  QT_CHECKF(st, qi_model_from_graph(build(), NULL, QI_LOAD_FP32, &ref, &e) ==
-                    QI_OK, "FP32 load: %s", e.message);
-  for (uint64_t seed = 1; ref && seed <= CALIB_SEEDS; seed += 2) {
-    outputs a, b;
-    QT_CHECKF(st, run_model(m, seed, &a, &e) == QI_OK, "INT8 run: %s",
-              e.message);
-    QT_CHECKF(st, run_model(ref, seed, &b, &e) == QI_OK, "FP32 run: %s",
-              e.message);
-    QT_CHECK(st, a.n == b.n);
-    for (int i = 0; i < a.n && i < b.n; i++) {
-      QT_CHECK(st, !strcmp(a.name[i], b.name[i]) && a.count[i] == b.count[i]);
-      double err = rel_l2(a.data[i], b.data[i], a.count[i]);
-      QT_CHECKF(st, err < INT8_REL_L2_TOL && err > INT8_MIN_REL_L2,
-                "output %s: rel L2 %.3g (tolerance %.3g)", a.name[i], err,
-                INT8_REL_L2_TOL);
-    }
-    outputs_free(&a);
-    outputs_free(&b);
-  }
-  qi_model_free(ref);
-}
 
 /* ---- inspecting the lowered graph --------------------------------------- */
-
-static int count_op(const qi_model *m, const char *op) {
-  int c = 0;
-  for (int i = 0; i < qi_model_num_nodes(m); i++) {
-    qi_node_info ni;
-    qi_model_node_info(m, i, &ni, NULL);
-    c += !strcmp(ni.op_type, op);
-  }
-  return c;
-}
-
-/* The node named `name` (the lowered node keeps its FP32 node's name). */
-static const qi_node *find_node(const qi_model *m, const char *name) {
-  for (int i = 0; i < m->g->nnodes; i++)
-    if (!strcmp(m->g->nodes[i].name, name)) return &m->g->nodes[i];
-  return NULL;
-}
-
-static int node_is(const qi_model *m, const char *name, const char *op,
-                   qi_precision p) {
-  const qi_node *n = find_node(m, name);
-  return n && !strcmp(n->op_type, op) && n->precision == p;
-}
 
 /* Every node of the lowered graph is a Qi op in INT8 or one of the listed
  * ops in FP32 (NULL-terminated). */
@@ -253,11 +56,6 @@ static int only_int8_except(const qi_model *m, ...) {
     if (!listed || n->precision != QI_PREC_FP32) return 0;
   }
   return 1;
-}
-
-static int64_t attr_of(const qi_model *m, const char *node, const char *attr) {
-  const qi_node *n = find_node(m, node);
-  return n ? qi_attr_int(n, attr, -1) : -2;
 }
 
 /* The model's inputs and outputs are the FP32 graph's, by name and type. */
@@ -285,12 +83,7 @@ static int twin_is(const qi_model *m, const char *name, int64_t d0, int64_t d1,
 /* Calibrates, lowers with `tweak`, checks accuracy; the caller inspects
  * and frees the model. */
 static qi_model *lowered(qt_state *st, build_fn build, tweak_fn tweak) {
-  ranges r;
-  if (!calibrate(st, build, &r)) return NULL;
-  qi_model *m = load_int8(st, build, &r, tweak);
-  ranges_free(&r);
-  if (m) check_accuracy(st, build, m);
-  return m;
+  return lowered_int8(st, build, tweak, INT8_REL_L2_TOL, INT8_MIN_REL_L2);
 }
 
 /* ---- cases -------------------------------------------------------------- */
@@ -557,7 +350,7 @@ static void test_fallbacks(qt_state *st) {
   QT_CHECK(st, count_op(m, "QiDequantize") == 1 && count_op(m, "QiQuantize") == 1);
   outputs a;
   qi_error e = {0};
-  QT_CHECKF(st, run_model(m, 7, &a, &e) == QI_OK, "%s", e.message);
+  QT_CHECKF(st, run_model(m, 7, QLT_THREADS, &a, &e) == QI_OK, "%s", e.message);
   outputs_free(&a);
   qi_model_free(m);
 }
@@ -587,7 +380,7 @@ static void test_nothing_int8(qt_state *st) {
               "node %s is %s", ni.name, ni.op_type);
   }
   outputs a, b;
-  QT_CHECK(st, run_model(m, 7, &a, &e) == QI_OK && run_model(ref, 7, &b, &e) == QI_OK);
+  QT_CHECK(st, run_model(m, 7, QLT_THREADS, &a, &e) == QI_OK && run_model(ref, 7, QLT_THREADS, &b, &e) == QI_OK);
   QT_CHECK(st, a.n == 1 && b.n == 1 && rel_l2(a.data[0], b.data[0], a.count[0]) < 1e-6);
   outputs_free(&a);
   outputs_free(&b);

@@ -22,10 +22,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "calib/qparams.h"
 #include "graph/graph.h"
 #include "qinfer.h"
 #include "qtest.h"
+#include "quant_lower_test_util.h"
 #include "runtime/model.h"
 
 /* Relative L2 error of the block's output: a dozen uint8 requantizations
@@ -36,41 +36,16 @@
 #define ATTN_ONLY_REL_L2_TOL 0.015
 /* Below this the "INT8" output is a float computation in disguise. */
 #define ATTN_MIN_REL_L2 1e-5
-#define CALIB_SEEDS 3 /* inputs 1..3 set the ranges; 1 and 3 are tested */
-#define MAX_OUT 96
 
 /* Block sizes: odd token count, 3 heads. */
 enum { T = 17, H = 3, DH = 16, D = H * DH, DFF = 2 * D };
 
 /* ---- graph building ------------------------------------------------------ */
 
-static uint64_t g_rng;
-static float urand(float lo, float hi) {
-  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
-  return lo + (hi - lo) * (float)((g_rng >> 40) & 0xffffff) / 16777216.0f;
-}
-
 static qi_shape shp(int rank, const int64_t *d) {
   qi_shape s = {.rank = rank};
   for (int i = 0; i < rank; i++) s.d[i] = d[i];
   return s;
-}
-
-static int act(qi_graph *g, const char *name) {
-  return qi_graph_add_tensor(g, name, QI_FLOAT32);
-}
-
-static int input(qi_graph *g, const char *name, qi_shape s) {
-  int t = act(g, name);
-  g->tensors[t].shape = s;
-  g->inputs = realloc(g->inputs, sizeof(int) * (size_t)(g->ninputs + 1));
-  g->inputs[g->ninputs++] = t;
-  return t;
-}
-
-static void output(qi_graph *g, int t) {
-  g->outputs = realloc(g->outputs, sizeof(int) * (size_t)(g->noutputs + 1));
-  g->outputs[g->noutputs++] = t;
 }
 
 static int const_f32(qi_graph *g, const char *name, qi_shape s, float lo,
@@ -210,187 +185,12 @@ static qi_graph *build_block_rank(int rank4) {
 
 static qi_graph *build_block(void) { return build_block_rank(0); }
 static qi_graph *build_block4(void) { return build_block_rank(1); }
-typedef qi_graph *(*build_fn)(void);
-typedef void (*tweak_fn)(qi_graph *g);
 
 /* ---- calibration, runs, comparison -------------------------------------- */
 
-typedef struct outputs {
-  int n;
-  char *name[MAX_OUT];
-  float *data[MAX_OUT];
-  int64_t count[MAX_OUT];
-} outputs;
-
-static void outputs_free(outputs *o) {
-  for (int i = 0; i < o->n; i++) {
-    free(o->name[i]);
-    free(o->data[i]);
-  }
-  o->n = 0;
-}
-
-/* Runs m on an input drawn from `seed` (uniform [-1, 1]); every output. */
-static qi_status run_model(const qi_model *m, uint64_t seed, outputs *o,
-                           qi_error *e) {
-  qi_tensor_info ii, info[MAX_OUT];
-  qi_binding in, out[MAX_OUT];
-  memset(o, 0, sizeof *o);
-  qi_model_input_info(m, 0, &ii, e);
-  int64_t cnt = 1;
-  for (int d = 0; d < ii.rank; d++) cnt *= ii.shape[d];
-  float *x = malloc(sizeof(float) * (size_t)cnt);
-  g_rng = seed * 1000;
-  for (int64_t i = 0; i < cnt; i++) x[i] = urand(-1.0f, 1.0f);
-  in = (qi_binding){ii.name,  QI_FLOAT32, ii.rank,
-                    ii.shape, x,          sizeof(float) * (size_t)cnt};
-  int nout = qi_model_num_outputs(m);
-  for (int i = 0; i < nout && i < MAX_OUT; i++) {
-    qi_model_output_info(m, i, &info[i], e);
-    int64_t c = 1;
-    for (int d = 0; d < info[i].rank; d++) c *= info[i].shape[d];
-    o->name[i] = strdup(info[i].name);
-    o->data[i] = malloc(sizeof(float) * (size_t)c);
-    o->count[i] = c;
-    out[i] = (qi_binding){info[i].name,  QI_FLOAT32, info[i].rank,
-                          info[i].shape, o->data[i], sizeof(float) * (size_t)c};
-  }
-  o->n = nout < MAX_OUT ? nout : MAX_OUT;
-  qi_session *s = NULL;
-  qi_session_options so = qi_session_options_default();
-  so.num_threads = 2;
-  qi_status st = qi_session_create(m, &so, &s, e);
-  if (st == QI_OK) st = qi_session_run(s, &in, 1, out, o->n, e);
-  qi_session_free(s);
-  free(x);
-  return st;
-}
-
-typedef struct ranges {
-  int n;
-  char *name[MAX_OUT];
-  float lo[MAX_OUT], hi[MAX_OUT];
-} ranges;
-
-/* min/max of every FP32 activation over the calibration inputs: the graph
- * loads unoptimised with every activation a graph output. */
-static int calibrate(qt_state *st, build_fn build, ranges *r) {
-  qi_graph *g = build();
-  int nout0 = g->noutputs;
-  for (int t = 0; t < g->ntensors; t++) {
-    int skip =
-        g->tensors[t].kind != QI_TK_ACT || g->tensors[t].dtype != QI_FLOAT32;
-    for (int i = 0; i < nout0; i++) skip |= g->outputs[i] == t;
-    for (int i = 0; i < g->ninputs; i++) skip |= g->inputs[i] == t;
-    if (!skip) output(g, t);
-  }
-  qi_model_options o = qi_model_options_default();
-  o.optimize = 0;
-  qi_model *m = NULL;
-  qi_error e = {0};
-  memset(r, 0, sizeof *r);
-  qi_status s = qi_model_from_graph(g, &o, QI_LOAD_FP32, &m, &e);
-  QT_CHECKF(st, s == QI_OK, "calibration load: %s", e.message);
-  if (s != QI_OK) return 0;
-  for (int seed = 1; seed <= CALIB_SEEDS && s == QI_OK; seed++) {
-    outputs out;
-    s = run_model(m, (uint64_t)seed, &out, &e);
-    QT_CHECKF(st, s == QI_OK, "calibration run: %s", e.message);
-    for (int i = 0; i < out.n && s == QI_OK; i++) {
-      if (seed == 1) {
-        r->name[i] = strdup(out.name[i]);
-        r->lo[i] = INFINITY;
-        r->hi[i] = -INFINITY;
-      }
-      for (int64_t k = 0; k < out.count[i]; k++) {
-        r->lo[i] = fminf(r->lo[i], out.data[i][k]);
-        r->hi[i] = fmaxf(r->hi[i], out.data[i][k]);
-      }
-    }
-    r->n = out.n;
-    outputs_free(&out);
-  }
-  r->name[r->n] = strdup("x"); /* the input: uniform [-1, 1] */
-  r->lo[r->n] = -1.0f;
-  r->hi[r->n++] = 1.0f;
-  qi_model_free(m);
-  return s == QI_OK;
-}
-
-static void ranges_free(ranges *r) {
-  for (int i = 0; i < r->n; i++) free(r->name[i]);
-}
-
-/* The graph annotated (every range, every node INT8, then `tweak`),
- * loaded and lowered. */
-static qi_model *load_int8(qt_state *st, build_fn build, const ranges *r,
-                           tweak_fn tweak) {
-  qi_graph *g = build();
-  qi_error e = {0};
-  for (int i = 0; i < r->n; i++) {
-    int t = qi_graph_find_tensor(g, r->name[i]);
-    if (t < 0) continue;
-    qi_quant *q = &g->tensors[t].quant;
-    QT_CHECK(st, qi_uint8_qparams(r->lo[i], r->hi[i], &q->scale, &q->zero_point,
-                                  &e) == QI_OK);
-    q->has = 1;
-    q->axis = -1;
-  }
-  for (int i = 0; i < g->nnodes; i++) g->nodes[i].precision = QI_PREC_INT8;
-  if (tweak) tweak(g);
-  qi_model *m = NULL;
-  qi_status s = qi_model_from_graph(g, NULL, QI_LOAD_LOWER_INT8, &m, &e);
-  QT_CHECKF(st, s == QI_OK, "INT8 load: %s", e.message);
-  return s == QI_OK ? m : NULL;
-}
-
-static double rel_l2(const float *a, const float *ref, int64_t n) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double)a[i] - ref[i];
-    num += d * d;
-    den += (double)ref[i] * ref[i];
-  }
-  return sqrt(num / (den > 0 ? den : 1e-30));
-}
-
-/* Compares m with the FP32 model of `build` on two calibration inputs. */
-static void check_accuracy(qt_state *st, build_fn build, const qi_model *m,
-                           double tol) {
-  qi_model *ref = NULL;
-  qi_error e = {0};
-  QT_CHECKF(st,
-            qi_model_from_graph(build(), NULL, QI_LOAD_FP32, &ref, &e) == QI_OK,
-            "FP32 load: %s", e.message);
-  for (uint64_t seed = 1; ref && seed <= CALIB_SEEDS; seed += 2) {
-    outputs a, b;
-    QT_CHECKF(st, run_model(m, seed, &a, &e) == QI_OK, "INT8 run: %s",
-              e.message);
-    QT_CHECKF(st, run_model(ref, seed, &b, &e) == QI_OK, "FP32 run: %s",
-              e.message);
-    QT_CHECK(st, a.n == b.n && a.n >= 1);
-    for (int i = 0; i < a.n && i < b.n; i++) {
-      QT_CHECK(st, !strcmp(a.name[i], b.name[i]) && a.count[i] == b.count[i]);
-      double err = rel_l2(a.data[i], b.data[i], a.count[i]);
-      printf("     output %s: rel L2 %.4f vs FP32 (tolerance %.3g)\n",
-             a.name[i], err, tol);
-      QT_CHECKF(st, err < tol && err > ATTN_MIN_REL_L2,
-                "output %s: rel L2 %.3g", a.name[i], err);
-    }
-    outputs_free(&a);
-    outputs_free(&b);
-  }
-  qi_model_free(ref);
-}
-
 static qi_model *lowered_tol(qt_state *st, build_fn build, tweak_fn tweak,
                              double tol) {
-  ranges r;
-  if (!calibrate(st, build, &r)) return NULL;
-  qi_model *m = load_int8(st, build, &r, tweak);
-  ranges_free(&r);
-  if (m) check_accuracy(st, build, m, tol);
-  return m;
+  return lowered_int8(st, build, tweak, tol, ATTN_MIN_REL_L2);
 }
 
 static qi_model *lowered(qt_state *st, build_fn build, tweak_fn tweak) {
@@ -398,30 +198,6 @@ static qi_model *lowered(qt_state *st, build_fn build, tweak_fn tweak) {
 }
 
 /* ---- inspecting the lowered graph ---------------------------------------- */
-
-static int count_op(const qi_model *m, const char *op) {
-  int c = 0;
-  for (int i = 0; i < m->g->nnodes; i++)
-    c += !strcmp(m->g->nodes[i].op_type, op);
-  return c;
-}
-
-static const qi_node *find_node(const qi_model *m, const char *name) {
-  for (int i = 0; i < m->g->nnodes; i++)
-    if (!strcmp(m->g->nodes[i].name, name)) return &m->g->nodes[i];
-  return NULL;
-}
-
-static int node_is(const qi_model *m, const char *name, const char *op,
-                   qi_precision p) {
-  const qi_node *n = find_node(m, name);
-  return n && !strcmp(n->op_type, op) && n->precision == p;
-}
-
-static int64_t attr_of(const qi_model *m, const char *node, const char *attr) {
-  const qi_node *n = find_node(m, node);
-  return n ? qi_attr_int(n, attr, -1) : -2;
-}
 
 /* The tensor input k of node `name` reads. */
 static const qi_tensor *input_of(const qi_model *m, const char *name, int k) {
@@ -550,32 +326,12 @@ static void test_attention_only(qt_state *st) {
 static void test_qnf_round_trip(qt_state *st) {
   qi_model *m = lowered(st, build_block4, NULL);
   if (!m) return;
-  char path[] = "/tmp/qi_test_attn_XXXXXX";
-  int fd = mkstemp(path);
-  QT_CHECK(st, fd >= 0);
-  if (fd < 0) {
-    qi_model_free(m);
-    return;
-  }
-  close(fd);
-  qi_error e = {0};
-  qi_model *back = NULL;
-  QT_CHECKF(st, qi_model_save(m, path, &e) == QI_OK, "save: %s", e.message);
-  QT_CHECKF(st, qi_model_load_file(path, NULL, &back, &e) == QI_OK, "load: %s",
-            e.message);
-  unlink(path);
+  qi_model *back = qnf_round_trip(st, m);
   if (back) {
     QT_CHECK(st, count_op(back, "QiQMatMulAct") == 2 &&
                      count_op(back, "QiQSoftmax") == 1 &&
                      count_op(back, "QiQLayerNorm") == 2);
-    outputs a, b;
-    QT_CHECK(st, run_model(m, 3, &a, &e) == QI_OK &&
-                     run_model(back, 3, &b, &e) == QI_OK);
-    QT_CHECK(st, a.n == 1 && b.n == 1 && a.count[0] == b.count[0] &&
-                     !memcmp(a.data[0], b.data[0],
-                             sizeof(float) * (size_t)a.count[0]));
-    outputs_free(&a);
-    outputs_free(&b);
+    QT_CHECK(st, same_outputs(m, back, QLT_THREADS, QLT_THREADS));
   }
   qi_model_free(back);
   qi_model_free(m);

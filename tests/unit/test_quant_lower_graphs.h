@@ -1,6 +1,7 @@
 /*
  * The FP32 graphs of test_quant_lower.c, built by hand: helpers that add
- * tensors and nodes (over graph_build_util.h), and one builder per model. Builders are
+ * tensors and nodes (over graph_build_util.h and quant_lower_test_util.h),
+ * and one builder per model. Builders are
  * deterministic (fixed seeds), so the calibration, FP32 and INT8 loads of
  * a case see the same weights. Static functions: include once.
  */
@@ -15,31 +16,9 @@
 
 #include "graph/graph.h"
 #include "graph_build_util.h"
+#include "quant_lower_test_util.h"
 
 /* ---- graph building ------------------------------------------------- */
-
-static uint64_t g_rng;
-static float urand(float lo, float hi) {
-  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
-  return lo + (hi - lo) * (float)((g_rng >> 40) & 0xffffff) / 16777216.0f;
-}
-
-static int act(qi_graph *g, const char *name) {
-  return qi_graph_add_tensor(g, name, QI_FLOAT32);
-}
-
-static int input(qi_graph *g, const char *name, qi_shape s) {
-  int t = act(g, name);
-  g->tensors[t].shape = s;
-  g->inputs = realloc(g->inputs, sizeof(int) * (size_t)(g->ninputs + 1));
-  g->inputs[g->ninputs++] = t;
-  return t;
-}
-
-static void output(qi_graph *g, int t) {
-  g->outputs = realloc(g->outputs, sizeof(int) * (size_t)(g->noutputs + 1));
-  g->outputs[g->noutputs++] = t;
-}
 
 /* Uniform in [-a, a] with a = gain * sqrt(3 / fan_in): unit-variance
  * outputs for unit-variance inputs at gain 1. */
@@ -111,8 +90,6 @@ static int clip(qi_graph *g, const char *name, int x, float lo, float hi) {
 
 /* ---- the models under test ------------------------------------------ */
 
-typedef qi_graph *(*build_fn)(void);
-typedef void (*tweak_fn)(qi_graph *g);
 
 static qi_graph *new_graph(uint64_t seed) {
   g_rng = seed;
