@@ -91,6 +91,8 @@ static inline __m256 deinterleave(__m256 a, __m256 b) {
 }
 
 #define PACK_MAX_COLS 4096
+#define PANEL_INROW 16
+#define PANEL_GATHER 17
 
 void qi_f32_gemm_pack_b_16__avx2(const qi_f32_pack_src *s, size_t kc,
                                  int64_t j0, size_t n, float *dst) {
@@ -102,30 +104,51 @@ void qi_f32_gemm_pack_b_16__avx2(const qi_f32_pack_src *s, size_t kc,
   }
   /* Offsets fit in int32: callers keep images below 2^31 floats. */
   int32_t off[PACK_MAX_COLS + QI_F32_GEMM_NR];
-  unsigned char inrow[PACK_MAX_COLS / QI_F32_GEMM_NR + 1];
+  /* Per panel: PANEL_INROW, PANEL_GATHER, or (stride 1) the column 1..15
+   * where its 16 columns move from one output row to the next. */
+  unsigned char kind[PACK_MAX_COLS / QI_F32_GEMM_NR + 1];
   int64_t oh = j0 / s->ow, ow = j0 % s->ow;
   for (size_t c = 0; c < npanel * QI_F32_GEMM_NR; c++) {
     off[c] = c < n ? (int32_t)(oh * s->row_pitch + ow * s->sw) : 0;
-    if (c % QI_F32_GEMM_NR == 0)
-      inrow[c / QI_F32_GEMM_NR] =
-          c + QI_F32_GEMM_NR <= n && ow + QI_F32_GEMM_NR <= s->ow &&
-          (s->sw == 1 || s->sw == 2);
+    if (c % QI_F32_GEMM_NR == 0) {
+      unsigned char k = PANEL_GATHER;
+      if (c + QI_F32_GEMM_NR <= n && ow + QI_F32_GEMM_NR <= s->ow &&
+          (s->sw == 1 || s->sw == 2))
+        k = PANEL_INROW;
+      else if (s->sw == 1 && s->ow >= QI_F32_GEMM_NR && ow + QI_F32_GEMM_NR > s->ow &&
+               c + QI_F32_GEMM_NR <= n)
+        k = (unsigned char)(s->ow - ow); /* two rows: the second from here */
+      kind[c / QI_F32_GEMM_NR] = k;
+    }
     if (++ow == s->ow) {
       ow = 0;
       oh++;
     }
   }
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (size_t k = 0; k < kc; k++) {
-    const float *tap = s->img + s->boff[k];
-    float *d = dst + k * QI_F32_GEMM_NR;
+  const __m256i ones = _mm256_set1_epi32(-1);
+  for (size_t kr = 0; kr < kc; kr++) {
+    const float *tap = s->img + s->boff[kr];
+    float *d = dst + kr * QI_F32_GEMM_NR;
     for (size_t t = 0; t < npanel; t++, d += panel) {
       const int32_t *o = off + t * QI_F32_GEMM_NR;
       __m256 v0, v1;
-      if (inrow[t] && s->sw == 1) {
+      const unsigned k = kind[t];
+      if (k == PANEL_INROW && s->sw == 1) {
         v0 = _mm256_loadu_ps(tap + o[0]);
         v1 = _mm256_loadu_ps(tap + o[0] + 8);
-      } else if (inrow[t]) {
+      } else if (k < QI_F32_GEMM_NR) {
+        /* Columns [0, k) continue row o[0], [k, 16) start row o[k]: two
+         * masked loads per half (they never touch the masked-out lanes'
+         * memory), far cheaper than gathers. */
+        const __m256i lo0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k), lane);
+        const __m256i lo1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k - 8), lane);
+        const float *r0 = tap + o[0], *r1 = tap + o[k] - k;
+        v0 = _mm256_or_ps(_mm256_maskload_ps(r0, lo0),
+                          _mm256_maskload_ps(r1, _mm256_xor_si256(lo0, ones)));
+        v1 = _mm256_or_ps(_mm256_maskload_ps(r0 + 8, lo1),
+                          _mm256_maskload_ps(r1 + 8, _mm256_xor_si256(lo1, ones)));
+      } else if (k == PANEL_INROW) {
         /* 16 outputs read inputs [0, 30]: the last load stops at 30. */
         const float *p = tap + o[0];
         v0 = deinterleave(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8));

@@ -227,6 +227,12 @@ static const conv_case conv_cases[] = {
     {"sum_alias_dw", 2, 2, 7, 7, 7, {12, 40}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 1, 1, 0},
     {"sum_dw", 2, 1, 7, 7, 7, {12, 40}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_GELU, 1, 0, 0},
     {"sum_pointwise_s2", 2, 1, 4, 6, 1, {9, 9}, {1, 1}, {2, 2}, {0}, {0}, 0, NULL, 1, QI_ACT_HARDSIGMOID, 1, 0, 0},
+    /* Few columns, many weight panels: the 1x1 B is packed up front
+     * instead of read from the input rows. */
+    {"pointwise_few_cols_m151", 2, 1, 37, 151, 1, {7, 9}, {1, 1}, {0}, {0}, {0}, 0, NULL, 1, QI_ACT_RELU, 1, 0, 0},
+    /* Output rows of 17 and 19: most 16-column B panels span two rows. */
+    {"row_straddle_w17", 2, 1, 5, 13, 1, {11, 17}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, 0, 0, 0, 0},
+    {"row_straddle_w19_sum", 2, 2, 6, 8, 1, {9, 19}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 0, QI_ACT_RELU, 1, 0, 0},
 };
 
 /* Every fused activation on both a GEMM-path and a depthwise conv. */
