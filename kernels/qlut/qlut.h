@@ -26,6 +26,9 @@
  *   GELU_TANH   0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
  *   TANH        tanh(x)
  *   IDENTITY    x                               (a pure requantization)
+ *   AFFINE      alpha * x + beta                (Mul or Add by a constant
+ *                                               scalar, e.g. PP-LCNet's
+ *                                               learnable affine blocks)
  *
  * Requantization tables (qi_u8_requant_table) use the float32 rule of
  * gemm/gemm.h and qelt/qelt.h exactly, so that a requantized Concat input
@@ -58,6 +61,7 @@ typedef enum qi_u8_act_kind {
   QI_U8_ACT_GELU,
   QI_U8_ACT_GELU_TANH,
   QI_U8_ACT_TANH,
+  QI_U8_ACT_AFFINE,
   QI_U8_ACT_COUNT
 } qi_u8_act_kind;
 

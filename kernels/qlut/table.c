@@ -35,6 +35,8 @@ double qi_u8_act_eval(const qi_u8_act *act, double x) {
     }
     case QI_U8_ACT_TANH:
       return tanh(x);
+    case QI_U8_ACT_AFFINE:
+      return act->alpha * x + act->beta;
     default:
       return NAN;
   }

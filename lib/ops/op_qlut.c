@@ -43,6 +43,7 @@ static qi_status qlut_act(const qi_node *n, qi_u8_act *act, qi_error *err) {
     case QI_U8_ACT_LEAKY_RELU: da = 0.01f; break;
     case QI_U8_ACT_HARD_SIGMOID: da = 0.2f; db = 0.5f; break;
     case QI_U8_ACT_CLIP: da = -INFINITY; db = INFINITY; break;
+    case QI_U8_ACT_AFFINE: da = 1.0f; break;
     default: break;
   }
   float fa = qi_attr_float(n, "alpha", da), fb = qi_attr_float(n, "beta", db);

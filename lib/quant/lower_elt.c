@@ -64,11 +64,55 @@ static int bcast_ok(const qi_shape *b, const qi_shape *y) {
   return 1;
 }
 
+/* The value of a float32 constant holding one value (any rank), or 0. */
+static int const_scalar(const qi_graph *g, int t, double *v) {
+  if (t < 0 || t >= g->ntensors) return 0;
+  const qi_tensor *x = &g->tensors[t];
+  if (x->kind != QI_TK_CONST || x->dtype != QI_FLOAT32 || !x->data ||
+      qi_shape_numel(&x->shape) != 1 || x->nbytes != sizeof(float))
+    return 0;
+  float f;
+  memcpy(&f, x->data, sizeof f);
+  *v = f;
+  return isfinite(f);
+}
+
+/* Mul or Add of an activation and a constant scalar that does not widen
+ * the activation's shape: a function of one uint8 input, so a table
+ * (QI_U8_ACT_AFFINE), instead of a float round trip. */
+static qi_status match_affine(lower_ctx *c, int ni, int *done, qi_error *err) {
+  qi_graph *g = c->g;
+  const qi_node *n = &g->nodes[ni];
+  int x = n->in[0], k = n->in[1], y = n->out[0];
+  double v;
+  if (!const_scalar(g, k, &v)) {
+    x = n->in[1];
+    k = n->in[0];
+    if (!const_scalar(g, k, &v)) return QI_OK;
+  }
+  if (!lower_act_ok(g, x) || !lower_act_ok(g, y) ||
+      !lower_same_shape(&g->tensors[x].shape, &g->tensors[y].shape))
+    return QI_OK;
+  int32_t qmin, qmax;
+  if (!lower_fused_clamp(n, &g->tensors[y].quant, &qmin, &qmax)) return QI_OK;
+  int is_add = strcmp(n->op_type, "Add") == 0, q;
+  QI_TRY(lower_replace(c, ni, "QiQLut", 1, LOWER_OUT_U8, &q, err));
+  g->nodes[q].in[0] = x;
+  QI_TRY(lower_attr_int(g, q, "act", QI_U8_ACT_AFFINE, err));
+  QI_TRY(lower_attr_float(g, q, "alpha", is_add ? 1.0f : (float)v, err));
+  QI_TRY(lower_attr_float(g, q, "beta", is_add ? (float)v : 0.0f, err));
+  QI_TRY(clamp_attrs(g, q, qmin, qmax, err));
+  *done = 1;
+  return QI_OK;
+}
+
 qi_status lower_match_binary(lower_ctx *c, int ni, int *done, qi_error *err) {
   qi_graph *g = c->g;
   const qi_node *n = &g->nodes[ni];
   *done = 0;
   if (n->nin != 2 || n->nout != 1) return QI_OK;
+  QI_TRY(match_affine(c, ni, done, err));
+  if (*done) return QI_OK;
   int a = n->in[0], b = n->in[1], y = n->out[0];
   if (!lower_act_ok(g, a) || !lower_act_ok(g, b) || !lower_act_ok(g, y))
     return QI_OK;

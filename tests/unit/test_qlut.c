@@ -58,6 +58,8 @@ static double indep_eval(const qi_u8_act *a, double x) {
     }
     case QI_U8_ACT_TANH:
       return 2.0 / (1.0 + exp(-2.0 * x)) - 1.0;
+    case QI_U8_ACT_AFFINE:
+      return fma(a->alpha, x, a->beta);
     default:
       return NAN;
   }
@@ -65,7 +67,7 @@ static double indep_eval(const qi_u8_act *a, double x) {
 
 static const char *const k_act_names[QI_U8_ACT_COUNT] = {
     "identity",   "relu", "clip", "leaky_relu", "sigmoid", "hard_sigmoid",
-    "hard_swish", "silu", "gelu", "gelu_tanh",  "tanh"};
+    "hard_swish", "silu", "gelu", "gelu_tanh",  "tanh",    "affine"};
 
 static qi_u8_act act_of(int kind, size_t idx) {
   qi_u8_act a = {(qi_u8_act_kind)kind, 0.0, 0.0};
@@ -77,6 +79,9 @@ static qi_u8_act act_of(int kind, size_t idx) {
   } else if (kind == QI_U8_ACT_HARD_SIGMOID) {
     a.alpha = idx % 2 ? 0.2 : 1.0 / 6.0; /* ONNX default; PyTorch's */
     a.beta = 0.5;
+  } else if (kind == QI_U8_ACT_AFFINE) {
+    a.alpha = idx % 2 ? -1.75 : 0.3; /* negative: the grid flips */
+    a.beta = idx % 3 ? 0.25 : -2.0;
   }
   return a;
 }

@@ -761,6 +761,7 @@ static double act_f64(int kind, double a, double b, double x) {
     case QI_U8_ACT_SILU: return x / (1.0 + exp(-x));
     case QI_U8_ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
     case QI_U8_ACT_TANH: return tanh(x);
+    case QI_U8_ACT_AFFINE: return a * x + b;
     default: return NAN;
   }
 }
@@ -808,6 +809,9 @@ static void test_lut(qt_state *st) {
   lut_case(st, QI_U8_ACT_LEAKY_RELU, 0, 0.01f, 0, small, idx++); /* default */
   lut_case(st, QI_U8_ACT_HARD_SIGMOID, 0, 0.2f, 0.5f, small, idx++);
   lut_case(st, QI_U8_ACT_CLIP, 1, -0.5f, 1.5f, big, idx++);
+  lut_case(st, QI_U8_ACT_AFFINE, 1, -0.75f, 0.3f, small, idx++);
+  lut_case(st, QI_U8_ACT_AFFINE, 1, 2.5f, -1.0f, big, idx++);
+  lut_case(st, QI_U8_ACT_AFFINE, 0, 1.0f, 0.0f, one, idx++); /* default */
 }
 
 static void test_lut_errors(qt_state *st) {

@@ -23,6 +23,7 @@
 #include "qinfer.h"
 #include "qtest.h"
 #include "quant_lower_test_util.h"
+#include "qlut/qlut.h"
 #include "runtime/model.h"
 #include "test_quant_lower_graphs.h"
 
@@ -264,6 +265,27 @@ static void test_lut(qt_state *st) {
   qi_model_free(m);
 }
 
+/* Mul/Add by a constant scalar become affine tables (in either operand
+ * order); a per-channel constant stays FP32. */
+static void test_affine(qt_state *st) {
+  qi_model *m = lowered(st, build_affine, NULL);
+  if (!m) return;
+  QT_CHECK(st, node_is(m, "lab_mul", "QiQLut", QI_PREC_INT8) &&
+                   attr_of(m, "lab_mul", "act") == QI_U8_ACT_AFFINE);
+  QT_CHECK(st, node_is(m, "lab_add", "QiQLut", QI_PREC_INT8) &&
+                   attr_of(m, "lab_add", "act") == QI_U8_ACT_AFFINE);
+  const qi_node *mul = find_node(m, "lab_mul"), *add = find_node(m, "lab_add");
+  if (mul && add) {
+    QT_CHECK(st, qi_attr_float(mul, "alpha", 0) == 0.8f &&
+                     qi_attr_float(mul, "beta", 1) == 0.0f);
+    QT_CHECK(st, qi_attr_float(add, "alpha", 0) == 1.0f &&
+                     qi_attr_float(add, "beta", 0) == -0.3f);
+  }
+  QT_CHECK(st, node_is(m, "chan_mul", "Mul", QI_PREC_FP32));
+  QT_CHECK(st, count_op(m, "QiQConv") == 2 && only_int8_except(m, "Mul", NULL));
+  qi_model_free(m);
+}
+
 static void test_lut_zoo(qt_state *st) {
   qi_model *m = lowered(st, build_lut_zoo, NULL);
   if (!m) return;
@@ -500,6 +522,7 @@ int main(void) {
   QT_RUN(&st, test_fire_concat_fp32);
   QT_RUN(&st, test_classifier_head);
   QT_RUN(&st, test_lut);
+  QT_RUN(&st, test_affine);
   QT_RUN(&st, test_lut_zoo);
   QT_RUN(&st, test_resize);
   QT_RUN(&st, test_se_block);

@@ -166,6 +166,22 @@ static qi_graph *build_lut(void) {
   return g;
 }
 
+/* PP-LCNet's learnable affine block after an activation (Mul and Add by
+ * constant scalars, the constant first in the Add), then a Mul by a
+ * per-channel constant, which has no INT8 form (and, not after a conv,
+ * is not folded into one). */
+static qi_graph *build_affine(void) {
+  qi_graph *g = new_graph(15);
+  int x = input(g, "x", SH(1, 8, 6, 6));
+  int h = unary(g, "hswish", "HardSwish", conv(g, "c1", x, 8, 8, 3, 1, 1, 1, 1));
+  int m = binary(g, "lab_mul", "Mul", h, scalar(g, "lab.s", 0.8f));
+  int a = binary(g, "lab_add", "Add", scalar(g, "lab.b", -0.3f), m);
+  const float pc[8] = {0.5f, 1, 2, -1, 0.25f, 3, 1, 1.5f};
+  int p = binary(g, "chan_mul", "Mul", a, const_f32(g, "pc", SH(1, 8, 1, 1), pc));
+  output(g, conv(g, "c2", p, 8, 8, 1, 1, 0, 1, 1));
+  return g;
+}
+
 /* The other table activations, each after a conv. */
 static qi_graph *build_lut_zoo(void) {
   qi_graph *g = new_graph(16);
