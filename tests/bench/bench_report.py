@@ -4,6 +4,7 @@ Works from the saved models.json alone (bench_models.py --report), so the
 report can be rewritten without measuring again. Speedups are ORT ms /
 qinfer ms (and qinfer FP32 ms / INT8 ms): above 1, the second is faster.
 """
+import json
 import math
 from pathlib import Path
 
@@ -24,6 +25,10 @@ LABELS = {"qinfer_fp32": "qinfer FP32", "qinfer_fp32_blas_alt":
           "qinfer FP32, other OPENBLAS_CORETYPE", "ort_fp32": "ORT FP32",
           "ort_int8": "ORT INT8", "qinfer_int8": "qinfer INT8",
           "ort_fp32_nospin": "ORT FP32 no spin"}
+
+
+def ms(x):
+    return "%.2f" % x if x < 100 else "%.1f" % x
 
 
 def fmt_ms(r, p90=True):
@@ -209,6 +214,7 @@ def write_report(data, out):
         lines += ["", "## Notes", ""] + notes
     if data.get("missing"):
         lines += ["", "Not measured (model file missing): " + ", ".join(data["missing"])]
+    lines += extra_sections(out)
     (out / "models.md").write_text("\n".join(lines) + "\n")
     print("\n".join(header_lines(data)))
     print("\n".join(text_table(lat_head, lat_rows)))
@@ -272,3 +278,174 @@ def write_chart(data, path):
     fig.tight_layout()
     fig.savefig(Path(path), dpi=110)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------
+# Sections of bench_calib.py (calib.json) and bench_mixed.py (mixed.json),
+# appended to models.md by write_report when those files sit beside it.
+
+MIB = 2 ** 20
+
+
+def slope(points):
+    """Least-squares slope of [(x, y)], or None with fewer than 2 points."""
+    if len({x for x, _ in points}) < 2:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    return (sum((x - mx) * (y - my) for x, y in points)
+            / sum((x - mx) ** 2 for x, _ in points))
+
+
+def calib_lines(data):
+    """Markdown of a calib.json: tools/calibrate's time and peak memory
+    against the image count, and ONNX Runtime's calibrator beside it."""
+    ours, ort = data["ours"], data.get("ort", [])
+    fp32 = data.get("fp32_ms_median")
+    main = max(ours, key=lambda r: r["count"]) if ours else None
+    lines = ["## Calibration cost: %s on %s images" % (
+                 Path(data["model"]).stem, main["count"] if main else "?"), "",
+             "- command: `%s`" % data["command"],
+             "- date: %s; wall time %.0f s; load average start %s, end %s" % (
+                 data["date"], data.get("wall_s", 0), data["load_start"],
+                 data.get("load_end", "(run cut short)")),
+             "- CPU: %s; qinfer git %s; calibrate sha256 %s; onnxruntime %s" % (
+                 data["cpu"], data["qinfer_git"], data["calibrate_sha256"][:12],
+                 data["onnxruntime"]),
+             "- model: `%s` (%.1f MiB); images: `%s`; %d thread(s) everywhere" % (
+                 data["model"], data["model_bytes"] / MIB, data["images"], data["threads"])]
+    if main and main.get("preprocessing"):
+        lines.append("- calibrate's preprocessing: %s; range method: its default "
+                     "(percentile, 2048-bin histograms)" % main["preprocessing"])
+    if fp32:
+        lines.append("- FP32 latency of the same model (`qinfer bench --threads %d`): "
+                     "median %.1f ms (medians of %d blocks of %d runs, one block before "
+                     "each calibration and one after the last: %s)" % (
+                         data["threads"], fp32, len(data["fp32_ms"]),
+                         data["fp32_runs_per_block"],
+                         ", ".join("%.0f" % x for x in data["fp32_ms"])))
+    lines += ["", "### tools/calibrate", "",
+              "'calibration s': calibrate's own figure for reading, preprocessing and "
+              "running the images through the observers (the rest of the wall time is "
+              "loading the model, building and writing the .qnf). 'x FP32': ms per "
+              "image in calibration / the FP32 latency. Peak RSS: calibrate's own "
+              "getrusage figure; 'time -v': /usr/bin/time -v of the same process.", "",
+              "| images | wall s | calibration s | ms / image | x FP32 | peak RSS MiB | "
+              "time -v MiB | observers (bytes) | other CPU |", "|" + "---|" * 9]
+    for r in ours:
+        per = 1e3 * r.get("calib_s", r["wall_s"]) / r["count"]
+        lines.append("| %d | %.1f | %.1f | %.0f | %s | %.1f | %s | %s | %.2f |" % (
+            r["count"], r["wall_s"], r.get("calib_s", float("nan")), per,
+            "%.2f" % (per / fp32) if fp32 else "-", r.get("peak_rss_mib", float("nan")),
+            "%.1f" % (r["time_v_maxrss"] / MIB) if r.get("time_v_maxrss") else "-",
+            "{:,}".format(r["observer_bytes"]) if "observer_bytes" in r else "-",
+            r["others_cores"]))
+    s_ours = slope([(r["count"], r.get("peak_rss_mib", 0)) for r in ours])
+    methods = data.get("ort_methods", ["minmax"])
+    if ort:
+        names = {"minmax": "MinMax", "percentile": "Percentile %g" % data.get(
+            "ort_percentile", 99.99)}
+        lines += ["", "### ONNX Runtime's calibrator at the same counts", "",
+                  "`quantize_static` (QDQ, per-channel, QUInt8 activations, QInt8 weights) "
+                  "on the same photographs preprocessed in Python (PIL bilinear resize; "
+                  "calibrate's own resize differs in rounding only), in a child process "
+                  "with %d intra-op thread(s); peak RSS from wait4(), time including the "
+                  "model rewrite and quantization. MinMax adds ReduceMin/ReduceMax nodes "
+                  "to the graph and keeps only their per-channel results per image; "
+                  "Percentile (the histogram method, like calibrate's default) keeps "
+                  "every activation of every image until all have run. Bounded at "
+                  "%.0f GiB and %.0f s per run; a count is skipped when the earlier "
+                  "counts predict a bound would be passed." % (
+                      data["threads"], data["ort_limits"]["max_gib"],
+                      data["ort_limits"]["max_s"]), ""]
+        head = (["images", "qinfer peak RSS MiB"]
+                + ["ORT %s peak RSS MiB" % names[m] for m in methods] + ["qinfer wall s"]
+                + ["ORT %s wall s" % names[m] for m in methods] + ["note"])
+        by = {r["count"]: r for r in ours}
+        rows = []
+        for c in sorted({o["count"] for o in ort}):
+            q = by.get(c, {})
+            got = {o["method"] if "method" in o else "minmax": o
+                   for o in ort if o["count"] == c}
+            ok = {m: o for m, o in got.items() if "skip" not in o}
+            rows.append(["%d" % c, "%.1f" % q["peak_rss_mib"] if "peak_rss_mib" in q else "-"]
+                        + ["%.0f" % (ok[m]["maxrss"] / MIB) if m in ok else "-"
+                           for m in methods]
+                        + ["%.1f" % q["wall_s"] if q else "-"]
+                        + ["%.1f" % ok[m]["wall_s"] if m in ok else "-" for m in methods]
+                        + ["; ".join("%s: %s" % (names[m], o["skip"])
+                                     for m, o in got.items() if "skip" in o)])
+        lines += md_table(head, rows) + [""]
+        growth = ["ONNX Runtime %s %.1f MiB/image" % (names[m], g) for m in methods
+                  for g in [slope([(o["count"], o["maxrss"] / MIB) for o in ort
+                                   if o.get("method", "minmax") == m and "skip" not in o])]
+                  if g is not None]
+        if growth:
+            lines.append("Peak RSS growth per calibration image (least-squares slope over "
+                         "the counts): qinfer %s MiB/image; %s." % (
+                             "%.3f" % s_ours if s_ours is not None else "-",
+                             ", ".join(growth)))
+    elif s_ours is not None:
+        lines += ["", "Peak RSS growth per calibration image (least squares): qinfer "
+                  "%.3f MiB/image." % s_ours]
+    return lines
+
+
+def mixed_lines(data):
+    """Markdown of a mixed.json: FP32, all-INT8, the default policy and
+    --auto, per model, as ms and FP32 ms / variant ms."""
+    keys, labels = data["variants"], data["labels"]
+    lines = ["## Mixed precision latency (1 thread, batch 1)", "",
+             "- command: `%s`" % data["command"],
+             "- date: %s; wall time %.0f s; load average start %s, end %s" % (
+                 data["date"], data.get("wall_s", 0), data["load_start"],
+                 data.get("load_end", "(run cut short)")),
+             "- CPU: %s; qinfer git %s; calibrate sha256 %s" % (
+                 data["cpu"], data["qinfer_git"], data["calibrate_sha256"][:12]),
+             "- timing: `qinfer bench MODEL --threads %d`, one process per block; %d "
+             "rounds, each running one block of every variant in a rotated order; "
+             "figure = median of the block medians (`~`: block medians spread > %.2fx)"
+             % (data["threads"], data["rounds"], DISTURBED_SPREAD),
+             "- variants: " + "; ".join("%s = %s" % (labels[k], data["descriptions"][k])
+                                        for k in keys), "",
+             "'med / best': median and fastest of the block medians. "
+             "'x': FP32 ms / variant ms, medians (above 1: faster than FP32). Nodes: "
+             "int8/fp32 nodes of the built graph (`qinfer inspect`; FP32 column: "
+             "qinfer's graph of the .onnx after its fusions).", ""]
+    head = ["model", "runs/block"] + ["%s ms med / best" % labels[k] for k in keys] + [
+        "%s x" % labels[k] for k in keys[1:]] + ["nodes %s" % labels[k] for k in keys] + [
+        "other CPU"]
+    rows = []
+    for m in data["models"]:
+        r = m["results"]
+        base = r.get(keys[0], {}).get("median")
+        cells = [m["name"], str(m.get("runs_per_block", "-"))]
+        cells += ["%s / %s" % (fmt_ms(r[k], False), ms(r[k]["min_block"]))
+                  if "median" in r.get(k, {}) else fmt_ms(r[k], False) if r.get(k) else "-"
+                  for k in keys]
+        cells += ["%.2f" % (base / r[k]["median"]) if base and "median" in r.get(k, {})
+                  else "-" for k in keys[1:]]
+        cells += ["%d/%d%s" % (n["int8"], n["fp32"], " (+%d fp16)" % n["fp16"]
+                                if n.get("fp16") else "") if n else "-"
+                  for n in (m["nodes"].get(k) for k in keys)]
+        cells.append("%.2f" % m.get("others_cores", 0))
+        rows.append(cells)
+    lines += md_table(head, rows)
+    notes = ["- %s %s: %s" % (m["name"], labels.get(k, k), n)
+             for m in data["models"] for k, n in sorted(m.get("notes", {}).items())]
+    if notes:
+        lines += ["", "Notes:", ""] + notes
+    return lines
+
+
+def extra_sections(out):
+    """The sections of calib.json and mixed.json in `out`, when present."""
+    lines = []
+    for name, fn in (("calib.json", calib_lines), ("mixed.json", mixed_lines)):
+        p = Path(out) / name
+        if p.is_file():
+            try:
+                lines += [""] + fn(json.loads(p.read_text()))
+            except (KeyError, ValueError, TypeError) as e:
+                lines += ["", "(%s could not be read: %s)" % (name, e)]
+    return lines
