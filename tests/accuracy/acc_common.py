@@ -284,11 +284,13 @@ def convert(model, out, shape=None):
 
 # ---- the models compared -----------------------------------------------------
 
-def variants(opts, model, calib, work, shape=None):
+def variants(opts, model, calib, work, shape=None, default_args=()):
     """[(label, model path, info)]: FP32 first, then one INT8 model per
     calibration method, then calibrate's default build. With --sanity each
     INT8 model is the FP32 model converted to .qnf. A default build
-    byte-identical to a method's model carries info["same_as"]."""
+    byte-identical to a method's model carries info["same_as"].
+    default_args are given to the default build (the zoo passes
+    --no-fallback)."""
     work = Path(work)
     out = [("FP32", Path(model), {"counts": None})]
     if opts.sanity:
@@ -300,7 +302,7 @@ def variants(opts, model, calib, work, shape=None):
     builds = [(f"INT8 {m}", ["--method", m, "--precision", "int8"], f"{m}.qnf")
               for m in opts.methods]
     if not opts.no_default:
-        builds.append(("default", [], "default.qnf"))
+        builds.append(("default", list(default_args), "default.qnf"))
     if opts.auto:
         builds.append(("--auto", ["--auto"], "auto.qnf"))
     digests = {}
