@@ -2,6 +2,7 @@
  * is tap-major over one output row so the inner loop is a bounds-free
  * multiply-add over a contiguous (stride 1) or strided input run. */
 #include "fp32/dwconv.h"
+#include "fp32/dwconv3.h"
 
 /* Range [*lo, *hi) of x in [0, n) with 0 <= base + x * step < limit
  * (step >= 1). */
@@ -75,4 +76,16 @@ void qi_f32_dwconv2d__scalar(const qi_f32_dw2d *p, const float *in,
       }
     }
   }
+}
+
+int qi_f32_dwconv3_applies(const qi_f32_dw2d *p) {
+  return p->k_w == 3 && p->dil_w == 1 &&
+         (p->stride_w == 1 || p->stride_w == 2) && p->k_h >= 1 &&
+         p->in_w < INT32_MAX / 4 && p->out_w < INT32_MAX / 4 &&
+         p->pad_l < INT32_MAX / 4;
+}
+
+int qi_f32_dwconv3_fuses(const qi_f32_act *act) {
+  return act->kind == QI_F32_ACT_NONE || act->kind == QI_F32_ACT_RELU ||
+         act->kind == QI_F32_ACT_CLIP;
 }

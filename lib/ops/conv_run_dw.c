@@ -1,13 +1,23 @@
 /*
  * Depthwise Conv (one input channel per group, 1-D or 2-D): direct kernels,
- * per-channel GEMMs would be tiny and slow. With AVX2, tasks are groups of
- * eight output channels run interleaved (kernels/fp32/dwconv8.h); without
- * it, or when the residual shares the output buffer, tasks are single
- * planes. Each task's epilogue (residual, activation) follows right after,
- * while its planes are in cache.
+ * per-channel GEMMs would be tiny and slow. With AVX2, kernels three taps
+ * wide at stride_w 1 or 2 on rows of at least DW3_MIN_OUT_W outputs run
+ * straight on the NCHW planes (kernels/fp32/dwconv3.h) with the residual
+ * and ReLU/Clip fused into the store; other shapes go eight output
+ * channels at a time through an interleaved copy (kernels/fp32/dwconv8.h);
+ * without AVX2, or when the residual shares the output buffer, tasks are
+ * single planes. Each task's epilogue (residual, activation) follows right
+ * after, while its planes are in cache.
  */
+#include "fp32/dwconv3.h"
 #include "fp32/dwconv8.h"
 #include "ops/conv_plan.h"
+
+/* Narrower output rows leave the direct kernel mostly in its masked row-end
+ * blocks, and the eight-plane kernel (full registers whatever the width)
+ * wins; measured on Zen 3 with MobileNetV2's layers (28 wide: even, 14 and
+ * 7: eight-plane 1.3x faster). */
+#define DW3_MIN_OUT_W 24
 
 static qi_f32_dw2d dw_shape(const qi_conv_geom *g) {
   qi_f32_dw2d s = {0};
@@ -102,12 +112,46 @@ static void dw8_task(void *arg, size_t t, int thread) {
   }
 }
 
+/* Task t: output plane t of the direct three-tap kernel, epilogue fused
+ * (activations it cannot fuse run on the plane right after). */
+static void dw3_task(void *arg, size_t t, int thread) {
+  (void)thread;
+  const dw_job *j = arg;
+  const qi_conv_geom *g = &j->p->geo;
+  int64_t m = (int64_t)t % g->cout;
+  int64_t ip = qi_conv_geom_in_plane(g), op = qi_conv_geom_out_plane(g);
+  const float *x =
+      j->io->x + ((int64_t)t / g->cout * g->cin + m / j->mult) * ip;
+  float *y = j->io->y + (int64_t)t * op;
+  const float *res = j->io->res ? j->io->res + (int64_t)t * op : NULL;
+  float bias = j->io->bias ? j->io->bias[m] : 0.0f;
+  const qi_f32_act *act = &j->p->epi.act;
+  if (qi_f32_dwconv3_fuses(act)) {
+    qi_f32_dwconv3_plane__avx2(&j->shape, x, j->io->w + m * 3 * g->k[1], bias,
+                               res, act, y);
+  } else {
+    const qi_f32_act none = {QI_F32_ACT_NONE, 0.0f, 0.0f};
+    qi_f32_dwconv3_plane__avx2(&j->shape, x, j->io->w + m * 3 * g->k[1], bias,
+                               res, &none, y);
+    qi_epilogue_span(&j->p->epi, 0.0f, NULL, y, y, (size_t)op);
+  }
+}
+
+/* The direct kernel applies: AVX2 chosen for this plan (the scalar
+ * single-plane kernel means QINFER_ISA=scalar or no AVX2) and its shape. */
+static int use_dw3(const conv_plan *p, const qi_f32_dw2d *s) {
+  return p->dw == qi_f32_dwconv2d__avx2 && qi_f32_dwconv3_applies(s) &&
+         s->out_w >= DW3_MIN_OUT_W;
+}
+
 void conv_run_depthwise(const qi_run_ctx *ctx, const conv_plan *p,
                         const conv_io *io) {
   const qi_conv_geom *g = &p->geo;
   dw_job j = {p, io, dw_shape(g), ctx->scratch, per_thread_floats(p),
               g->cout / g->cin};
-  if (p->dw8 && !(io->res && io->res == io->y))
+  if (use_dw3(p, &j.shape))
+    qi_pool_run(ctx->pool, dw3_task, &j, (size_t)(g->batch * g->cout));
+  else if (p->dw8 && !(io->res && io->res == io->y))
     qi_pool_run(ctx->pool, dw8_task, &j,
                 (size_t)(g->batch * ((g->cout + 7) / 8)));
   else

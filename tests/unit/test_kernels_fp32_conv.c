@@ -12,6 +12,7 @@
 #include "fp32/bias_act.h"
 #include "fp32/conv_gemm.h"
 #include "fp32/dwconv.h"
+#include "fp32/dwconv3.h"
 #include "fp32/dwconv8.h"
 #include "ops/conv_dispatch.h"
 #include "qtest.h"
@@ -117,6 +118,111 @@ static void test_dwconv_kernels(qt_state *st) {
     free(w);
     free(ref);
   }
+}
+
+/* ---- direct three-tap depthwise kernel ----------------------------------- */
+
+/* One plane of the direct kernel against a float64 reference: bias, taps,
+ * residual (none, separate, or the output buffer itself), activation.
+ * Exact-sized buffers; the residual alias starts as a copy. */
+static int dw3_case(rng *r, const qi_f32_dw2d *p, int res_mode, int act_kind) {
+  const int64_t on = p->out_h * p->out_w;
+  float *in = rnd_array(r, p->in_h * p->in_w);
+  float *w = rnd_array(r, p->k_h * 3);
+  float *res = res_mode ? rnd_array(r, on) : NULL;
+  float *out = malloc(sizeof(float) * (size_t)on);
+  double *ref = malloc(sizeof(double) * (size_t)on);
+  const qi_f32_act act = {act_kind, -0.5f, 0.75f};
+  const float bias = 0.125f;
+  for (int64_t oh = 0; oh < p->out_h; oh++)
+    for (int64_t ow = 0; ow < p->out_w; ow++) {
+      double acc = bias;
+      for (int64_t kh = 0; kh < p->k_h; kh++)
+        for (int64_t kw = 0; kw < 3; kw++) {
+          int64_t ih = oh * p->stride_h - p->pad_t + kh * p->dil_h;
+          int64_t iw = ow * p->stride_w - p->pad_l + kw;
+          if (ih >= 0 && ih < p->in_h && iw >= 0 && iw < p->in_w)
+            acc += (double)in[ih * p->in_w + iw] * w[kh * 3 + kw];
+        }
+      if (res) acc += res[oh * p->out_w + ow];
+      if (act_kind == QI_F32_ACT_RELU) acc = acc > 0 ? acc : 0;
+      if (act_kind == QI_F32_ACT_CLIP)
+        acc = acc < act.alpha ? act.alpha : acc > act.beta ? act.beta : acc;
+      ref[oh * p->out_w + ow] = acc;
+    }
+  const float *rp = res;
+  float *dst = out;
+  if (res_mode == 2) { /* residual in the output buffer */
+    memcpy(out, res, sizeof(float) * (size_t)on);
+    rp = out;
+  }
+  for (int64_t i = 0; i < on && res_mode != 2; i++) out[i] = NAN;
+  qi_f32_dwconv3_plane__avx2(p, in, w, bias, rp, &act, dst);
+  double e = rel_err(out, ref, on);
+  free(in);
+  free(w);
+  free(res);
+  free(out);
+  free(ref);
+  return e <= REL_TOL;
+}
+
+static void test_dwconv3_kernel(qt_state *st) {
+  if (qi_f32_conv_kernels_get().dwconv2d != qi_f32_dwconv2d__avx2) {
+    QT_CHECK(st, 1); /* no AVX2 here: the kernel is never selected */
+    return;
+  }
+  rng r = {4242};
+  int bad = 0, n = 0;
+  /* Small planes: every row-end case (widths 1..17, heights 1..5), both
+   * strides, symmetric and asymmetric pads, taller kernels and dilation
+   * in h, every residual mode and fused activation. */
+  for (int64_t sw = 1; sw <= 2; sw++)
+    for (int64_t in_w = 1; in_w <= 17; in_w++)
+      for (int64_t in_h = 1; in_h <= 5; in_h++)
+        for (int64_t pl = 0; pl <= 2; pl++)
+          for (int64_t pr = 0; pr <= 2; pr += 2) {
+            int64_t kh = 1 + 2 * ((in_w + in_h) % 3); /* 1, 3, 5 */
+            int64_t sh = 1 + (in_w + pl) % 3, dh = 1 + (in_h + pr) % 2;
+            int64_t pt = (pl + in_h) % 3, pb = (pr + in_w) % 3;
+            int64_t ow = (in_w + pl + pr - 3) / sw + 1;
+            int64_t oh = (in_h + pt + pb - (kh - 1) * dh - 1) / sh + 1;
+            if (in_w + pl + pr < 3 || in_h + pt + pb < (kh - 1) * dh + 1 ||
+                ow < 1 || oh < 1)
+              continue;
+            qi_f32_dw2d p = {0};
+            p.in_h = in_h; p.in_w = in_w; p.out_h = oh; p.out_w = ow;
+            p.k_h = kh; p.k_w = 3; p.stride_h = sh; p.stride_w = sw;
+            p.dil_h = dh; p.dil_w = 1; p.pad_t = pt; p.pad_l = pl;
+            QT_CHECK(st, qi_f32_dwconv3_applies(&p));
+            int res_mode = (int)((in_w + in_h + pl) % 3);
+            int act = (int)((in_w * 3 + in_h + pr) % 3); /* NONE, RELU, CLIP */
+            bad += !dw3_case(&r, &p, res_mode, act);
+            n++;
+          }
+  /* Wide rows: the four-register blocks, their boundary with the masked
+   * row ends, and widths just around them. */
+  static const int64_t wide[][6] = {
+      /* in_h in_w sw pt pl pr */
+      {5, 112, 1, 1, 1, 1}, {6, 112, 2, 1, 1, 1}, {4, 33, 1, 1, 1, 1},
+      {4, 34, 1, 0, 0, 0},  {3, 35, 2, 1, 1, 0},  {7, 66, 2, 0, 2, 1},
+      {3, 71, 2, 2, 1, 2},  {5, 41, 1, 2, 2, 0},  {2, 100, 2, 0, 0, 0},
+      {3, 57, 1, 1, 0, 2},  {4, 81, 2, 1, 2, 2},  {3, 129, 1, 1, 1, 1},
+  };
+  for (size_t i = 0; i < sizeof wide / sizeof *wide; i++)
+    for (int res_mode = 0; res_mode < 3; res_mode++) {
+      const int64_t *d = wide[i];
+      qi_f32_dw2d p = {0};
+      p.in_h = d[0]; p.in_w = d[1]; p.k_h = 3; p.k_w = 3;
+      p.stride_h = d[2]; p.stride_w = d[2]; p.dil_h = 1; p.dil_w = 1;
+      p.pad_t = d[3]; p.pad_l = d[4];
+      p.out_w = (d[1] + d[4] + d[5] - 3) / d[2] + 1;
+      p.out_h = (d[0] + 2 * d[3] - 3) / d[2] + 1;
+      bad += !dw3_case(&r, &p, res_mode, (int)(i + res_mode) % 3);
+      n++;
+    }
+  QT_CHECKF(st, bad == 0, "dw3: %d of %d shapes differ", bad, n);
+  QT_CHECKF(st, n > 650, "dw3: only %d shapes ran", n);
 }
 
 /* ---- implicit-GEMM microkernel ------------------------------------------ */
@@ -269,6 +375,7 @@ static void test_bias_act_kernels(qt_state *st) {
 int main(void) {
   qt_state st = {0};
   QT_RUN(&st, test_dwconv_kernels);
+  QT_RUN(&st, test_dwconv3_kernel);
   QT_RUN(&st, test_gemm_ukernel);
   QT_RUN(&st, test_pack_b);
   QT_RUN(&st, test_bias_act_kernels);

@@ -233,6 +233,15 @@ static const conv_case conv_cases[] = {
     /* Output rows of 17 and 19: most 16-column B panels span two rows. */
     {"row_straddle_w17", 2, 1, 5, 13, 1, {11, 17}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, 0, 0, 0, 0},
     {"row_straddle_w19_sum", 2, 2, 6, 8, 1, {9, 19}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 0, QI_ACT_RELU, 1, 0, 0},
+    /* Rows of >= 24 outputs, 3 taps wide, stride_w 1 or 2: the direct
+     * NCHW kernel (fused ReLU/Clip, residual, in-place residual). */
+    {"dw3_c1_w24_relu", 2, 1, 1, 1, 1, {5, 24}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 0, 0, 0},
+    {"dw3_c3_s2_odd_asym", 2, 2, 3, 3, 3, {9, 57}, {3, 3}, {2, 2}, {0}, {0, 1, 2, 0}, 1, NULL, 1, QI_ACT_CLIP, 0, 0, 0},
+    {"dw3_5x3_sh2_dh2_mult2", 2, 1, 3, 6, 3, {17, 50}, {5, 3}, {2, 1}, {2, 1}, {3, 1, 2, 1}, 1, NULL, 1, 0, 0, 0, 0},
+    {"dw3_c17_sum_alias_clip", 2, 2, 17, 17, 17, {6, 31}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_CLIP, 1, 1, 0},
+    {"dw3_s2_sum_silu_nobias", 2, 1, 5, 5, 5, {8, 67}, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, 1, NULL, 0, QI_ACT_SILU, 1, 0, 0},
+    {"dw3_s2_sum_alias_relu", 2, 2, 4, 4, 4, {7, 113}, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 1, 1, 0},
+    {"conv1d_dw3_s2", 1, 2, 4, 4, 4, {99}, {3}, {2}, {0}, {1, 0}, 1, NULL, 1, QI_ACT_RELU, 0, 0, 0},
 };
 
 /* Every fused activation on both a GEMM-path and a depthwise conv. */
