@@ -156,12 +156,14 @@ typedef struct calib_layer {
   qi_precision float_prec; /* the faster of FP16 and FP32 for this layer */
   int moved;               /* --auto took it out of INT8 */
   int moved_for_speed;     /* ... because INT8 measured slower than float */
+  int moved_all_float;     /* ... because the all-float build beat the mix */
 } calib_layer;
 
 typedef struct calib_layers {
   calib_layer *v;
   int n;
   int swept, auto_done, budget_met;
+  int all_float; /* --auto chose every candidate in float: faster than its mix */
   calib_metrics base; /* the build from the command-line precisions */
   calib_metrics fp32; /* the FP32 model itself (timing) */
   calib_metrics fp16; /* every node that has an FP16 form in FP16 */

@@ -290,6 +290,33 @@ static qi_status move_for_speed(qi_calibrator *cal, const calib_cli *c, calib_ev
   return QI_OK;
 }
 
+/* When the chosen mix of INT8 and float runs slower than every candidate
+ * in its float form (the conversions between scattered float and INT8
+ * layers cost more than INT8 saves), the all-float assignment is both
+ * faster and more accurate: take it. */
+static qi_status prefer_all_float(qi_calibrator *cal, const calib_cli *c, calib_eval *e,
+                                  calib_layers *l, calib_layer **order, int norder, moved_set *s,
+                                  calib_metrics *m, qi_model **final, qi_error *err) {
+  int n0 = s->n;
+  for (int k = 0; k < norder; k++)
+    if (!order[k]->moved) moved_push(s, order[k]);
+  if (s->n == n0) return QI_OK;
+  calib_metrics t;
+  qi_model *alt = NULL;
+  CALIB_TRY(try_assignment(cal, c, e, s, &t, &alt, err));
+  if (!(t.ms < m->ms) || !within_budget(c, &t)) {
+    qi_model_free(alt);
+    s->n = n0;
+    return QI_OK;
+  }
+  for (int k = n0; k < s->n; k++) s->layer[k]->moved = s->layer[k]->moved_all_float = 1;
+  qi_model_free(*final);
+  *final = alt;
+  *m = t;
+  l->all_float = 1;
+  return QI_OK;
+}
+
 qi_status calib_auto(qi_calibrator *cal, const calib_cli *c, calib_eval *e, calib_layers *l,
                      qi_model **final, qi_error *err) {
   *final = NULL;
@@ -340,6 +367,8 @@ qi_status calib_auto(qi_calibrator *cal, const calib_cli *c, calib_eval *e, cali
   }
   for (int j = 0; j < s.n; j++) s.layer[j]->moved = 1;
   if (st == QI_OK) st = try_assignment(cal, c, e, &s, &m, final, err);
+  if (st == QI_OK && l->budget_met && s.n > 0)
+    st = prefer_all_float(cal, c, e, l, order, norder, &s, &m, final, err);
   l->auto_done = st == QI_OK;
   free(order);
   free(s.layer);
@@ -375,14 +404,16 @@ void calib_auto_print(const calib_cli *c, const calib_layers *l, FILE *fp) {
     const calib_layer *y = &l->v[i];
     char moved_to[40];
     snprintf(moved_to, sizeof moved_to, "%s (%s)", calib_precision_name(y->float_prec),
-             y->moved_for_speed ? "int8 slower" : "sensitive");
+             y->moved_for_speed   ? "int8 slower"
+             : y->moved_all_float ? "all float faster"
+                                  : "sensitive");
     const char *decision = y->state == CALIB_LAYER_LOCKED      ? "as given"
                            : y->state == CALIB_LAYER_FP32_ONLY ? "fp32 (no int8 form)"
                            : !y->isolatable                    ? "int8 (name not unique)"
                            : y->moved                          ? moved_to
                                                                : "int8";
     moved += y->moved;
-    speed += y->moved && y->moved_for_speed;
+    speed += y->moved && (y->moved_for_speed || y->moved_all_float);
     if (!y->swept) {
       if (y->state == CALIB_LAYER_FP32_ONLY) continue; /* keep it short */
       fprintf(fp, "%4d %-36.36s %-16.16s %10s %9s %7s %9s %9s %9s  %s\n", i, y->name, y->op, "-",
@@ -399,4 +430,8 @@ void calib_auto_print(const calib_cli *c, const calib_layers *l, FILE *fp) {
   }
   fprintf(fp, "auto: %d layer%s out of INT8 (%d for speed, %d for the budget); budget %s\n",
           moved, moved == 1 ? "" : "s", speed, moved - speed, l->budget_met ? "met" : "NOT met");
+  if (l->all_float)
+    fprintf(fp,
+            "auto: the mix that met the budget ran slower than every layer in float, "
+            "so every layer is float\n");
 }
