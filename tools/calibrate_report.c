@@ -59,14 +59,31 @@ static const char *layer_in_model(const qi_model *m, const calib_layer *y, const
   return calib_precision_name(ni.precision);
 }
 
+/* The layer's measured time in the precision it has in the written model
+ * (-1: unknown). */
+static double time_as_built(const calib_layer *y, const char *prec) {
+  if (!strcmp(prec, "int8")) return y->int8_ms;
+  if (!strcmp(prec, "fp16")) return y->fp16_ms;
+  if (!strcmp(prec, "fp32")) return y->fp32_ms;
+  return -1;
+}
+
 static void write_layers(FILE *fp, const calib_cli *c, qi_calibrator *cal, const qi_model *final,
                          const calib_layers *l) {
   const qi_model *fp32 = qi_calibrator_model(cal);
+  double total = 0;
+  for (int i = 0; i < l->n; i++) {
+    const qi_tensor_info *q;
+    qi_tensor_info qbuf;
+    double ms = time_as_built(&l->v[i], layer_in_model(final, &l->v[i], &q, &qbuf));
+    if (ms > 0) total += ms;
+  }
   fprintf(fp,
           "| # | node | op | output shape | precision | scale | zero point "
-          "| SQNR alone (dB) | int8 ms | fp16 ms | fp32 ms |%s\n",
+          "| SQNR alone (dB) | int8 ms | fp16 ms | fp32 ms | share of latency |%s\n",
           c->auto_mode ? " auto |" : "");
-  fprintf(fp, "|---|---|---|---|---|---|---|---|---|---|---|%s\n", c->auto_mode ? "---|" : "");
+  fprintf(fp, "|---|---|---|---|---|---|---|---|---|---|---|---|%s\n",
+          c->auto_mode ? "---|" : "");
   for (int i = 0; i < l->n; i++) {
     const calib_layer *y = &l->v[i];
     qi_tensor_info t, qbuf;
@@ -88,7 +105,10 @@ static void write_layers(FILE *fp, const calib_cli *c, qi_calibrator *cal, const
       fprintf(fp, "%.6g | %d", (double)q->scale, (int)q->zero_point);
     else
       fprintf(fp, "- | -");
-    fprintf(fp, " | %s | %s | %s | %s |", db, i8, f16, f32);
+    double ms = time_as_built(y, prec);
+    char share[16] = "-";
+    if (ms >= 0 && total > 0) snprintf(share, sizeof share, "%.1f%%", 100.0 * ms / total);
+    fprintf(fp, " | %s | %s | %s | %s | %s |", db, i8, f16, f32, share);
     if (c->auto_mode)
       fprintf(fp, " %s |",
               y->state == CALIB_LAYER_LOCKED      ? "as given"
@@ -203,7 +223,9 @@ qi_status calib_report_write(const calib_cli *c, qi_calibrator *cal, const qi_mo
           "form, fixed by an override, or a name that selects other nodes "
           "too). Times are per run from `qi_session_profile` (int8: the "
           "baseline build; fp16: a build with every node that has an FP16 "
-          "form in FP16).\n\n");
+          "form in FP16); *share of latency* is the layer's time in its "
+          "written precision over the sum of those times (conversions "
+          "between precisions not counted).\n\n");
   write_layers(fp, c, cal, final, l);
   fprintf(fp, "\n## Per-layer error chart\n\n");
   if (bars)

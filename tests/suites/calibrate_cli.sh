@@ -299,7 +299,8 @@ if run_ok auto-unreachable "$M" --data "$D/npy" -o "$W/a.qnf" --auto --min-sqnr 
 fi
 if run_ok auto-loose "$M" --data "$D/npy" -o "$W/l.qnf" --auto --min-sqnr 10 --max-drop 50 --report "$W/l.md"; then
   check auto-loose-table bash -c "grep -q '0 layers out of INT8 (0 for speed, 0 for the budget); budget met' '$W/auto-loose.out' &&
-    grep -qE '^ +0 conv1 .* int8$' '$W/auto-loose.out' && grep -q '| auto |' '$W/l.md'"
+    grep -qE '^ +0 conv1 .* int8$' '$W/auto-loose.out' && grep -q '| auto |' '$W/l.md' &&
+    grep -qE '^\| 0 \| conv1 .*[0-9.]+% \| int8 \|$' '$W/l.md'"
   close_to_fp32 auto-qnf-close-to-fp32 "$M" "$W/l.qnf" "$D/one.npy"
 fi
 
