@@ -6,7 +6,7 @@
  *    covers every (sign, exponent, top-10-mantissa) cell at the rounding
  *    boundaries, against independent oracles (exact value by ldexp; RNE
  *    by search over the half grid); the scalar and F16C rows must agree
- *    bit for bit. QI_TEST_LONG=1 adds all 2^32 float32 inputs.
+ *    bit for bit. QINFER_LONG_TESTS=1 adds all 2^32 float32 inputs.
  *  - GEMM / conv / depthwise against a float64 reference over the same
  *    fp16 inputs, within the bound of float32 accumulation plus one fp16
  *    rounding of the output (constants below); every buffer, the packed
@@ -203,9 +203,9 @@ static void test_narrow_cases(qt_state *st) {
     }
 }
 
-/* All 2^32 floats, scalar against F16C: only with QI_TEST_LONG. */
+/* All 2^32 floats, scalar against F16C: only with QINFER_LONG_TESTS. */
 static void test_narrow_exhaustive(qt_state *st) {
-  if (nsets < 2 || !getenv("QI_TEST_LONG")) return;
+  if (nsets < 2 || !getenv("QINFER_LONG_TESTS")) return;
   static float x[1 << 16];
   static uint16_t y[2][1 << 16];
   uint64_t bad = 0;

@@ -5,7 +5,7 @@
  * random bit patterns, at sizes 1, 7, 1023 and 4099 (vector tails);
  * the AVX2 and SSE2 kernels bit for bit; in place; threaded; int paths;
  * Clip's attribute and input forms; error reports. Binary ops are in
- * test_ops_eltwise_binary.c. QI_TEST_LONG=1 sweeps 4M bit patterns per op.
+ * test_ops_eltwise_binary.c. QINFER_LONG_TESTS=1 sweeps 4M bit patterns per op.
  */
 #include <float.h>
 #include <math.h>
@@ -189,7 +189,7 @@ static int check_unary(qt_state *st, const unary_spec *s, const float *x,
 
 static void test_unary_f32_vs_reference(qt_state *st) {
   const int64_t sizes[] = {1, 7, 1023, 4099};
-  int long_run = getenv("QI_TEST_LONG") != NULL;
+  int long_run = getenv("QINFER_LONG_TESTS") != NULL;
   for (int si = 0; si < N_UNARY_SPECS; si++) {
     const unary_spec *s = &unary_specs[si];
     for (int k = 0; k < 4; k++) {
