@@ -6,7 +6,10 @@
  * int16 pairs (c2 layout, groups of 4 k), and vpmaddwd forms a0*b0 + a1*b1
  * exactly in int32 (|sum| <= 64770), accumulated with vpaddd. With A
  * widened ahead, each k pair of a row is one 4-byte broadcast load, which
- * keeps the vector ALUs for vpmaddwd and vpaddd alone. */
+ * keeps the vector ALUs for vpmaddwd and vpaddd alone. One call runs any
+ * number of rows, MR at a time, so that small K (1x1 convolutions with
+ * 16..32 input channels) does not pay the call and the epilogue set-up per
+ * 4 rows. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -21,6 +24,17 @@ static inline int32_t load_u32(const unsigned char *p) {
   return x;
 }
 
+/* Widens 16 bytes of A to 16 uint16 at dst. */
+static inline void widen16(uint16_t *dst, const uint8_t *src) {
+  _mm256_storeu_si256((__m256i *)dst,
+                      _mm256_cvtepu8_epi16(
+                          _mm_loadu_si128((const __m128i *)src)));
+}
+
+/* Each row without a scalar tail (small K: 24, 27 for stems): for k >= 16
+ * the last 16 bytes are widened again, overlapping what is written; for
+ * k < 16 the row goes through a zeroed buffer and out in kpad-sized
+ * pieces. Reads exactly k bytes of each row, writes exactly kpad uint16. */
 void qi_u8s8_gemm_apack_u16__avx2(size_t m, size_t k, const uint8_t *a,
                                   size_t lda, void *packed) {
   const size_t stride = qi_u8s8_gemm_apack_stride(k);
@@ -28,26 +42,45 @@ void qi_u8s8_gemm_apack_u16__avx2(size_t m, size_t k, const uint8_t *a,
   for (size_t i = 0; i < m; i++) {
     const uint8_t *src = a + i * lda;
     uint16_t *dst = (uint16_t *)((unsigned char *)packed + i * stride);
+    if (k < 16) {
+      uint8_t buf[16] = {0};
+      memcpy(buf, src, k);
+      const __m256i v = _mm256_cvtepu8_epi16(
+          _mm_loadu_si128((const __m128i *)buf));
+      const __m128i lo = _mm256_castsi256_si128(v);
+      if (kpad == 16) {
+        _mm256_storeu_si256((__m256i *)dst, v);
+      } else if (kpad >= 8) {
+        _mm_storeu_si128((__m128i *)dst, lo);
+        if (kpad == 12)
+          _mm_storel_epi64((__m128i *)(dst + 8),
+                           _mm256_extracti128_si256(v, 1));
+      } else {
+        _mm_storel_epi64((__m128i *)dst, lo);
+      }
+      continue;
+    }
     size_t t = 0;
-    for (; t + 16 <= k; t += 16)
-      _mm256_storeu_si256((__m256i *)(dst + t),
-                          _mm256_cvtepu8_epi16(
-                              _mm_loadu_si128((const __m128i *)(src + t))));
-    for (; t < k; t++) dst[t] = src[t];
-    for (; t < kpad; t++) dst[t] = 0;
+    for (; t + 16 <= k; t += 16) widen16(dst + t, src + t);
+    if (t < k) widen16(dst + k - 16, src + k - 16);
+    for (t = k; t < kpad; t++) dst[t] = 0;
   }
 }
 
 #define ROWS(X) X(0) X(1) X(2) X(3)
 
 /* One group of 4 k (two k pairs) for every row, at packed-A byte offset
- * `ka` (= 2 * k). */
+ * `ka` (= 2 * k). With `half` (a strip of nc <= 8 columns) only columns
+ * 0..7 are computed: half the loads and vpmaddwd. */
 #define GROUP(ka)                                                           \
   do {                                                                      \
     const __m256i b00 = _mm256_loadu_si256((const __m256i *)wb);            \
-    const __m256i b01 = _mm256_loadu_si256((const __m256i *)(wb + 16));     \
     const __m256i b10 = _mm256_loadu_si256((const __m256i *)(wb + 32));     \
-    const __m256i b11 = _mm256_loadu_si256((const __m256i *)(wb + 48));     \
+    __m256i b01 = b00, b11 = b10;                                           \
+    if (!half) {                                                            \
+      b01 = _mm256_loadu_si256((const __m256i *)(wb + 16));                 \
+      b11 = _mm256_loadu_si256((const __m256i *)(wb + 48));                 \
+    }                                                                       \
     ROWS(DOT_ROW)                                                           \
   } while (0)
 #define DOT_ROW(i)                                                          \
@@ -55,40 +88,72 @@ void qi_u8s8_gemm_apack_u16__avx2(size_t m, size_t k, const uint8_t *a,
     const __m256i v01 = _mm256_set1_epi32(load_u32(a##i + (ka)));           \
     const __m256i v23 = _mm256_set1_epi32(load_u32(a##i + (ka) + 4));       \
     acc##i##0 = _mm256_add_epi32(acc##i##0, _mm256_madd_epi16(v01, b00));   \
-    acc##i##1 = _mm256_add_epi32(acc##i##1, _mm256_madd_epi16(v01, b01));   \
     acc##i##0 = _mm256_add_epi32(acc##i##0, _mm256_madd_epi16(v23, b10));   \
-    acc##i##1 = _mm256_add_epi32(acc##i##1, _mm256_madd_epi16(v23, b11));   \
+    if (!half) {                                                            \
+      acc##i##1 = _mm256_add_epi32(acc##i##1, _mm256_madd_epi16(v01, b01)); \
+      acc##i##1 = _mm256_add_epi32(acc##i##1, _mm256_madd_epi16(v23, b11)); \
+    }                                                                       \
   }
+
+/* One block of mr <= MR rows; the packed strip's bias, weights and the
+ * epilogue constants come from the caller, which loops over blocks. */
+static inline __attribute__((always_inline)) void block_4x16(
+    size_t mr, int half, size_t kbytes, const unsigned char *a, size_t lda,
+    const int16_t *w, __m256i bias0, __m256i bias1, const qi_ymm_epilogue *e,
+    char *cr, size_t ldc_bytes, const uint8_t *r, size_t ldr) {
+  const unsigned char *a0 = a;
+  const unsigned char *a1 = mr > 1 ? a0 + lda : a0;
+  const unsigned char *a2 = mr > 2 ? a1 + lda : a1;
+  const unsigned char *a3 = mr > 3 ? a2 + lda : a2;
+#define INIT_ROW(i) __m256i acc##i##0 = bias0, acc##i##1 = bias1;
+  ROWS(INIT_ROW)
+#undef INIT_ROW
+
+  /* int16 weights per group of 4 k: 2 pairs x NR columns x 2. */
+  const int16_t *wb = w;
+  for (size_t ka = 0; ka < kbytes; ka += 8, wb += NR * 4) GROUP(ka);
+
+#define STORE_PAIR(i, j)                                                    \
+  if (mr > i)                                                               \
+    qi_ymm_store_row_pair(acc##i##0, acc##i##1, acc##j##0, acc##j##1,       \
+                          mr > j, e, cr + i * ldc_bytes,                    \
+                          mr > j ? cr + j * ldc_bytes : cr,                 \
+                          r ? r + i * ldr : NULL,                           \
+                          r && mr > j ? r + j * ldr : NULL);
+  STORE_PAIR(0, 1) STORE_PAIR(2, 3)
+#undef STORE_PAIR
+}
 
 void qi_u8s8_gemm_requant_ukernel_4x16c2__avx2(
     size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
     const void *w, void *c, size_t ldc, const uint8_t *r, size_t ldr,
     const qi_u8s8_gemm_params *p) {
   /* a is packed A (uint16, zero-padded to a multiple of 4 k). */
-  const unsigned char *a0 = (const unsigned char *)a;
-  const unsigned char *a1 = mr > 1 ? a0 + lda : a0;
-  const unsigned char *a2 = mr > 2 ? a1 + lda : a1;
-  const unsigned char *a3 = mr > 3 ? a2 + lda : a2;
-
   const int32_t *bias = w;
   const int16_t *wb = (const int16_t *)((const int8_t *)w + NR * 4);
-  __m256i acc00 = _mm256_loadu_si256((const __m256i *)bias);
-  __m256i acc01 = _mm256_loadu_si256((const __m256i *)(bias + 8));
-#define INIT_ROW(i) __m256i acc##i##0 = acc00, acc##i##1 = acc01;
-  INIT_ROW(1) INIT_ROW(2) INIT_ROW(3)
-#undef INIT_ROW
-
-  /* int16 weights per group of 4 k: 2 pairs x NR columns x 2. */
   const size_t kbytes = qi_u8s8_gemm_apack_stride(k);
-  for (size_t ka = 0; ka < kbytes; ka += 8, wb += NR * 4) GROUP(ka);
-
-  const qi_ymm_epilogue e = qi_ymm_epilogue_make((const float *)wb, nc, p);
-  const size_t esize = p->out_f32 ? sizeof(float) : 1;
+  /* kbytes / 8 groups of NR * 4 int16 weights, then the multipliers. */
+  const float *mult = (const float *)(wb + kbytes / 8 * NR * 4);
+  const qi_ymm_epilogue e = qi_ymm_epilogue_make(mult, nc, p);
+  const __m256i bias0 = _mm256_loadu_si256((const __m256i *)bias);
+  const __m256i bias1 = _mm256_loadu_si256((const __m256i *)(bias + 8));
+  const size_t ldc_bytes = ldc * (p->out_f32 ? sizeof(float) : 1);
+  const unsigned char *ab = (const unsigned char *)a;
   char *cr = c;
-#define STORE_ROW(i)                                                        \
-  if (mr > i)                                                               \
-    qi_ymm_store_row(acc##i##0, acc##i##1, &e, cr + i * ldc * esize,        \
-                     r ? r + i * ldr : NULL);
-  ROWS(STORE_ROW)
-#undef STORE_ROW
+  size_t m = 0;
+  /* Full blocks, then the tail with its own constant-free row count. */
+#define BLOCKS(half)                                                        \
+  for (; m + MR <= mr; m += MR)                                             \
+    block_4x16(MR, half, kbytes, ab + m * lda, lda, wb, bias0, bias1, &e,   \
+               cr + m * ldc_bytes, ldc_bytes, r ? r + m * ldr : NULL, ldr); \
+  if (m < mr)                                                               \
+    block_4x16(mr - m, half, kbytes, ab + m * lda, lda, wb, bias0, bias1,   \
+               &e, cr + m * ldc_bytes, ldc_bytes, r ? r + m * ldr : NULL,   \
+               ldr);
+  if (nc <= 8) {
+    BLOCKS(1)
+  } else {
+    BLOCKS(0)
+  }
+#undef BLOCKS
 }

@@ -42,7 +42,7 @@ static inline int32_t load_tail(const uint8_t *p, size_t n) {
     acc##i##1 = _mm256_dpbusd_avx_epi32(acc##i##1, va, b1);                 \
   }
 
-void qi_u8s8_gemm_requant_ukernel_6x16c4__avxvnni(
+static void block_6x16c4(
     size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
     const void *w, void *c, size_t ldc, const uint8_t *r, size_t ldr,
     const qi_u8s8_gemm_params *p) {
@@ -88,10 +88,25 @@ void qi_u8s8_gemm_requant_ukernel_6x16c4__avxvnni(
   const qi_ymm_epilogue e = qi_ymm_epilogue_make((const float *)wb, nc, p);
   const size_t esize = p->out_f32 ? sizeof(float) : 1;
   char *cr = c;
-#define STORE_ROW(i)                                                        \
+#define STORE_PAIR(i, j)                                                    \
   if (mr > i)                                                               \
-    qi_ymm_store_row(acc##i##0, acc##i##1, &e, cr + i * ldc * esize,        \
-                     r ? r + i * ldr : NULL);
-  ROWS(STORE_ROW)
-#undef STORE_ROW
+    qi_ymm_store_row_pair(acc##i##0, acc##i##1, acc##j##0, acc##j##1,       \
+                          mr > j, &e, cr + i * ldc * esize,                 \
+                          mr > j ? cr + j * ldc * esize : cr,               \
+                          r ? r + i * ldr : NULL,                           \
+                          r && mr > j ? r + j * ldr : NULL);
+  STORE_PAIR(0, 1) STORE_PAIR(2, 3) STORE_PAIR(4, 5)
+#undef STORE_PAIR
+}
+
+/* Any number of rows, MR at a time (see gemm/gemm.h). */
+void qi_u8s8_gemm_requant_ukernel_6x16c4__avxvnni(
+    size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+    const void *w, void *c, size_t ldc, const uint8_t *r, size_t ldr,
+    const qi_u8s8_gemm_params *p) {
+  const size_t ldc_bytes = ldc * (p->out_f32 ? sizeof(float) : 1);
+  for (size_t m = 0; m < mr; m += MR)
+    block_6x16c4(mr - m < MR ? mr - m : MR, nc, k, a + m * lda, lda, w,
+                 (char *)c + m * ldc_bytes, ldc, r ? r + m * ldr : NULL,
+                 ldr, p);
 }

@@ -78,7 +78,7 @@ static inline void store_row(__m512i acc0, __m512i acc1, const epilogue *e,
     acc##i##1 = _mm512_dpbusd_epi32(acc##i##1, va, b1);                     \
   }
 
-void qi_u8s8_gemm_requant_ukernel_8x32c4__avx512vnni(
+static void block_8x32c4(
     size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
     const void *w, void *c, size_t ldc, const uint8_t *r, size_t ldr,
     const qi_u8s8_gemm_params *p) {
@@ -144,4 +144,16 @@ void qi_u8s8_gemm_requant_ukernel_8x32c4__avx512vnni(
               r ? r + i * ldr : NULL);
   ROWS(STORE_ROW)
 #undef STORE_ROW
+}
+
+/* Any number of rows, MR at a time (see gemm/gemm.h). */
+void qi_u8s8_gemm_requant_ukernel_8x32c4__avx512vnni(
+    size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+    const void *w, void *c, size_t ldc, const uint8_t *r, size_t ldr,
+    const qi_u8s8_gemm_params *p) {
+  const size_t ldc_bytes = ldc * (p->out_f32 ? sizeof(float) : 1);
+  for (size_t m = 0; m < mr; m += MR)
+    block_8x32c4(mr - m < MR ? mr - m : MR, nc, k, a + m * lda, lda, w,
+                 (char *)c + m * ldc_bytes, ldc, r ? r + m * ldr : NULL,
+                 ldr, p);
 }

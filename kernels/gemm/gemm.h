@@ -15,8 +15,10 @@
  * wraps.
  *
  * Epilogue, in this order, with float32 operations only (no FMA, no
- * fast-math; every ISA path performs the same operations and so produces the
- * same bytes):
+ * fast-math; every ISA path produces the same bytes: the vector paths
+ * compute the float value v with exactly these operations, and the AVX2
+ * epilogue's clamp, split between float and saturating integer steps, is
+ * shown equal to the one below for every v in gemm/epilogue-avx2.h):
  *   uint8 output:
  *     v = (float)acc * mult[n]
  *     if residual: v = v + (float)(r[m][n] - zr) * rmult      (fused add)
@@ -113,8 +115,11 @@ int64_t qi_u8s8_gemm_pack_c2_i16(size_t n, size_t k, size_t nr,
                                  const float *mult, void *packed);
 
 /*
- * Microkernel: computes an mr x nc tile (1 <= mr <= MR, 1 <= nc <= NR) over
- * the whole of K and writes its epilogue.
+ * Microkernel: computes an mr x nc tile (1 <= mr, 1 <= nc <= NR) over the
+ * whole of K and writes its epilogue. Any mr is taken and run MR rows at a
+ * time, so that a driver makes one call per strip and row tile: the
+ * per-call set-up (bias, multipliers, epilogue constants) is then paid once
+ * per strip instead of once per MR rows, which matters for small K.
  *   a    row 0 of the tile; row i at a + i*lda bytes. For kernels without
  *        A packing this is A itself, and exactly k bytes of each of the mr
  *        rows are read (no over-read). Kernels with A packing (the config

@@ -9,7 +9,7 @@
 
 enum { MR = 4, NR = 8 };
 
-void qi_u8s8_gemm_requant_ukernel_4x8c4__scalar(
+static void block_4x8c4(
     size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
     const void *w, void *c, size_t ldc, const uint8_t *r, size_t ldr,
     const qi_u8s8_gemm_params *p) {
@@ -49,4 +49,16 @@ void qi_u8s8_gemm_requant_ukernel_4x8c4__scalar(
       }
     }
   }
+}
+
+/* Any number of rows, MR at a time (see gemm/gemm.h). */
+void qi_u8s8_gemm_requant_ukernel_4x8c4__scalar(
+    size_t mr, size_t nc, size_t k, const uint8_t *a, size_t lda,
+    const void *w, void *c, size_t ldc, const uint8_t *r, size_t ldr,
+    const qi_u8s8_gemm_params *p) {
+  const size_t ldc_bytes = ldc * (p->out_f32 ? sizeof(float) : 1);
+  for (size_t m = 0; m < mr; m += MR)
+    block_4x8c4(mr - m < MR ? mr - m : MR, nc, k, a + m * lda, lda, w,
+                (char *)c + m * ldc_bytes, ldc, r ? r + m * ldr : NULL,
+                ldr, p);
 }

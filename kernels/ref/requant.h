@@ -1,8 +1,11 @@
 /*
  * The reference epilogue of the u8s8 GEMM family, shared by the scalar
  * kernel and the tests. The operations and their order are written down in
- * kernels/gemm/gemm.h; every vector path mirrors them one to one
- * (cvtdq2ps, mulps, [cvtdq2ps, mulps, addps], maxps, minps, cvtps2dq, paddd).
+ * kernels/gemm/gemm.h; every vector path produces the same bytes. The
+ * AVX2/AVX-VNNI epilogue clamps in a different but equivalent order (the
+ * top in float, then zero point and bottom in saturating integers: the
+ * proof is in gemm/epilogue-avx2.h); the tests compare every path with
+ * this one at the edges (NaN, infinities, int16/int32 limits).
  */
 #ifndef QI_KERNELS_REF_REQUANT_H
 #define QI_KERNELS_REF_REQUANT_H

@@ -127,7 +127,7 @@ static void im2col_task(void *arg, size_t task, int thread) {
   const im2col_plan *pl = &j->pl;
   const qconv_io *io = j->io;
   const qi_qgemm_config *cfg = j->w->gemm_cfg;
-  const size_t mr = (size_t)cfg->mr, nr = (size_t)cfg->nr, k = pl->k;
+  const size_t nr = (size_t)cfg->nr, k = pl->k;
   const size_t ni = task % pl->nt, mi = task / pl->nt % pl->mt;
   const size_t g = task / pl->nt / pl->mt;
   const size_t m0 = mi * pl->mc;
@@ -153,15 +153,12 @@ static void im2col_task(void *arg, size_t task, int thread) {
     const size_t nc = pl->cg_out - n0 < nr ? pl->cg_out - n0 : nr;
     const unsigned char *strip =
         (const unsigned char *)gw->data + s * gw->strip_bytes;
-    for (size_t mm = 0; mm < rows; mm += mr) {
-      const size_t mcur = rows - mm < mr ? rows - mm : mr;
-      const size_t px = m0 + mm;
-      cfg->ukernel(mcur, nc, k, a + mm * lda, lda, strip,
-                   (char *)io->y + (px * io->y_stride + c0 + n0) * io->esize,
-                   io->y_stride,
-                   io->r ? io->r + px * io->r_stride + c0 + n0 : NULL,
-                   io->r_stride, &io->params);
-    }
+    /* The kernel walks the tile's rows MR at a time itself. */
+    cfg->ukernel(rows, nc, k, a, lda, strip,
+                 (char *)io->y + (m0 * io->y_stride + c0 + n0) * io->esize,
+                 io->y_stride,
+                 io->r ? io->r + m0 * io->r_stride + c0 + n0 : NULL,
+                 io->r_stride, &io->params);
   }
 }
 

@@ -98,7 +98,7 @@ typedef struct qgemm_job {
 static void qgemm_task(void *arg, size_t task, int thread) {
   const qgemm_job *j = arg;
   const qi_qgemm_config *cfg = j->w->cfg;
-  const size_t mr = (size_t)cfg->mr, nr = (size_t)cfg->nr;
+  const size_t nr = (size_t)cfg->nr;
   const size_t n = (size_t)j->w->n, k = (size_t)j->w->k;
   size_t m0 = task % j->mt * j->mc, n0 = task / j->mt * j->nc;
   size_t m1 = m0 + j->mc < j->m ? m0 + j->mc : j->m;
@@ -114,12 +114,10 @@ static void qgemm_task(void *arg, size_t task, int thread) {
   const char *strip = (const char *)j->w->data + n0 / nr * j->w->strip_bytes;
   for (size_t nn = n0; nn < n1; nn += nr, strip += j->w->strip_bytes) {
     size_t ncur = n1 - nn < nr ? n1 - nn : nr;
-    for (size_t mm = m0; mm < m1; mm += mr) {
-      size_t mcur = m1 - mm < mr ? m1 - mm : mr;
-      cfg->ukernel(mcur, ncur, k, a + (mm - m0) * lda, lda, strip,
-                   j->c + (mm * j->ldc + nn) * j->esize, j->ldc,
-                   j->r ? j->r + mm * j->ldr + nn : NULL, j->ldr, &j->params);
-    }
+    /* The kernel walks the tile's rows MR at a time itself. */
+    cfg->ukernel(m1 - m0, ncur, k, a, lda, strip,
+                 j->c + (m0 * j->ldc + nn) * j->esize, j->ldc,
+                 j->r ? j->r + m0 * j->ldr + nn : NULL, j->ldr, &j->params);
   }
 }
 

@@ -13,6 +13,7 @@
 #ifndef QT_QGEMM_CASES_H
 #define QT_QGEMM_CASES_H
 
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@
 #include "guard.h"
 #include "qtest.h"
 #include "ref/gemm_ref.h"
+#include "ref/requant.h"
 
 /* A guard-page hit kills the program: say which test it was first. */
 static qt_state *qc_crash_state;
@@ -407,22 +409,176 @@ static inline void qc_sweep_driver(qt_state *st, const qi_qgemm_config *cfg,
       }
 }
 
-/* Every tile shape 1..MR x 1..NR for a few K, rows guarded one by one. */
+/* Every tile shape 1..MR x 1..NR for a few K, rows guarded one by one,
+ * and calls over several MR-row blocks (MR+1 .. 3MR+2 rows: the kernel
+ * walks them itself, with a partial last block or none). */
 static inline void qc_sweep_tiles(qt_state *st, const qi_qgemm_config *cfg) {
   static const size_t ks[] = {1, 3, 4, 7, 64, 65};
   size_t mr = (size_t)cfg->mr, nr = (size_t)cfg->nr, idx = 0;
+  size_t rows[64], nrows = 0;
+  for (size_t m = 1; m <= mr; m++) rows[nrows++] = m;
+  rows[nrows++] = mr + 1;
+  rows[nrows++] = 2 * mr;
+  rows[nrows++] = 2 * mr + 1;
+  rows[nrows++] = 3 * mr + 2;
+  const size_t mmax = 3 * mr + 2;
   for (size_t ik = 0; ik < QC_LEN(ks); ik++) {
-    qc_case c = qc_case_make(mr, nr, ks[ik], idx);
-    for (size_t m = 1; m <= mr; m++)
+    qc_case c = qc_case_make(mmax, nr, ks[ik], idx);
+    for (size_t im = 0; im < nrows; im++)
       for (size_t n = 1; n <= nr; n++, idx++) {
+        const size_t m = rows[im];
         /* Vary the epilogue parameters while keeping the shape's data. */
-        qc_case v = qc_case_make(mr, nr, ks[ik], idx);
+        qc_case v = qc_case_make(mmax, nr, ks[ik], idx);
         v.seed = c.seed;
         qc_data d;
         if (qc_data_make(st, &v, &d)) qc_run_tile(st, cfg, &d, m, n);
         qc_data_free(&d);
       }
   }
+}
+
+/* A widening (configs with apack): every K from 1 to 70, source rows and
+ * packed rows each against a guard page (no byte read past k, no uint16
+ * written past the padded row), packed = zero-extended bytes, then zeros. */
+static inline void qc_apack_check(qt_state *st, const qi_qgemm_config *cfg) {
+  if (!cfg->apack) return;
+  size_t bad = 0;
+  for (size_t k = 1; k <= 70; k++) {
+    const size_t m = 3, stride = qi_u8s8_gemm_apack_stride(k);
+    qt_guard ga = {0}, gp = {0};
+    size_t lda, pstride;
+    uint8_t *a = qt_guard_rows(&ga, m, k, &lda);
+    uint8_t *p = qt_guard_rows(&gp, m, stride, &pstride);
+    if (!a || !p) {
+      QT_CHECKF(st, 0, "allocation failed");
+    } else {
+      for (size_t i = 0; i < m; i++)
+        for (size_t t = 0; t < k; t++)
+          a[i * lda + t] = (uint8_t)(251 - 7 * i - 13 * t);
+      for (size_t i = 0; i < m; i++) {
+        memset(p + i * pstride, 0xEE, stride);
+        cfg->apack(1, k, a + i * lda, lda, p + i * pstride);
+        for (size_t t = 0; t < stride / 2; t++) {
+          uint16_t v;
+          memcpy(&v, p + i * pstride + 2 * t, 2);
+          uint16_t want = t < k ? a[i * lda + t] : 0;
+          if (v != want && !bad++)
+            QT_CHECKF(st, 0, "%s apack K=%zu row %zu [%zu]: %u, want %u",
+                      cfg->kernel_name, k, i, t, v, want);
+        }
+      }
+    }
+    qt_guard_free(&gp);
+    qt_guard_free(&ga);
+  }
+  QT_CHECKF(st, bad == 0, "%s apack: %zu wrong", cfg->kernel_name, bad);
+}
+
+/* The epilogue on the values a careless clamp gets wrong: NaN, infinite
+ * and huge multipliers (and residual scales), accumulators at the int16
+ * and int32 edges, ties, output ranges that exclude the zero point
+ * (hi < 0, lo > 0) or are one value wide; one kernel call per strip over
+ * 3MR+1 rows, against the reference requantization (ref/requant.h) with
+ * tolerance 0. With za = 0 and zero weights, acc = bias exactly. */
+static inline void qc_epilogue_edges(qt_state *st,
+                                     const qi_qgemm_config *cfg) {
+  static const float mults[] = {NAN,    INFINITY, -INFINITY, 1e30f, -1e30f,
+                                0.0f,   -0.0f,    0.5f,      -0.5f, 1.0f,
+                                3e-5f,  FLT_MAX,  1e-45f,    0.999f, 1.5f,
+                                -2.5f,  1e-9f};
+  static const int32_t biases[] = {
+      0,      1,      -1,    3,     -3,       5,        255,
+      -255,   256,    -256,  32767, -32768,   32769,    -32769,
+      65536,  16777217, -16777217, 2000000000, -2000000000};
+  static const int32_t ranges[][3] = {/* zy, qmin, qmax */
+                                      {0, 0, 255},   {255, 0, 255},
+                                      {128, 128, 255}, {200, 0, 100},
+                                      {10, 50, 60},  {255, 255, 255},
+                                      {0, 0, 0},     {7, 7, 7}};
+  /* residual scale per mode; mode 0: no residual, mode 5: float output */
+  static const float rmults[] = {0.0f, 0.7f, INFINITY, NAN, -1e30f, 0.0f};
+  const size_t nb = QC_LEN(biases), nm = QC_LEN(mults);
+  const size_t mr = (size_t)cfg->mr, nr = (size_t)cfg->nr;
+  const size_t m = 3 * mr + 1, n = 2 * nr + 3, k = 5;
+  const size_t strip = qi_u8s8_gemm_strip_bytes(k, nr, (size_t)cfg->w_bytes);
+  const size_t astride = cfg->apack ? qi_u8s8_gemm_apack_stride(k) : k;
+  int8_t *b = calloc(n * k, 1);
+  int32_t *bias = malloc(n * sizeof *bias);
+  float *mult = malloc(n * sizeof *mult);
+  uint8_t *a = malloc(m * k), *ap = malloc(m * astride), *r = malloc(m * n);
+  float *out = malloc(m * n * sizeof(float));
+  void *packed = aligned_alloc(64, (n + nr - 1) / nr * strip);
+  if (!b || !bias || !mult || !a || !ap || !r || !out || !packed) {
+    QT_CHECKF(st, 0, "allocation failed");
+    goto out;
+  }
+  qc_rng rng = {0xED6Eull};
+  for (size_t i = 0; i < m * k; i++) a[i] = (uint8_t)qc_next(&rng);
+  for (size_t i = 0; i < m * n; i++) r[i] = (uint8_t)qc_next(&rng);
+  if (cfg->apack)
+    cfg->apack(m, k, a, k, ap);
+  else
+    memcpy(ap, a, m * k);
+  size_t bad = 0, cases = 0;
+  for (size_t rot = 0; rot < nb; rot++) {
+    for (size_t j = 0; j < n; j++) {
+      bias[j] = biases[(j + rot) % nb];
+      mult[j] = mults[(j + 3 * rot) % nm];
+    }
+    int64_t over = cfg->pack(n, k, nr, b, k, bias, 0, mult, packed);
+    QT_CHECKF(st, over < 0, "edge pack refused channel %lld", (long long)over);
+    if (over >= 0) break;
+    for (size_t ir = 0; ir < QC_LEN(ranges); ir++)
+      for (size_t mode = 0; mode < QC_LEN(rmults); mode++) {
+        const int f32 = mode == QC_LEN(rmults) - 1;
+        if (f32 && ir) continue;
+        const int res = mode > 0 && !f32;
+        qi_u8s8_gemm_params p = qi_u8s8_gemm_params_make(
+            f32, ranges[ir][0], ranges[ir][1], ranges[ir][2], 131,
+            rmults[mode]);
+        const size_t es = f32 ? sizeof(float) : 1;
+        memset(out, 0xA5, m * n * sizeof(float));
+        for (size_t j0 = 0; j0 < n; j0 += nr)
+          cfg->ukernel(m, n - j0 < nr ? n - j0 : nr, k, ap, astride,
+                       (const char *)packed + j0 / nr * strip,
+                       (char *)out + j0 * es, n, res ? r + j0 : NULL, n, &p);
+        for (size_t i = 0; i < m; i++)
+          for (size_t j = 0; j < n; j++) {
+            const uint8_t *got = (const uint8_t *)out + (i * n + j) * es;
+            int ok;
+            if (f32) {
+              float y = qi_dequant_f32(bias[j], mult[j]), g;
+              memcpy(&g, got, sizeof g);
+              ok = isnan(y) ? isnan(g) : memcmp(&g, &y, sizeof g) == 0;
+            } else {
+              uint8_t y = res ? qi_requant_u8_residual(bias[j], mult[j],
+                                                       r[i * n + j], &p)
+                              : qi_requant_u8(bias[j], mult[j], &p);
+              ok = *got == y;
+              if (!ok && !bad)
+                QT_CHECKF(st, 0,
+                          "%s edge: acc %d * mult %g, zy %d q [%d, %d], "
+                          "residual %d (rmult %g): %d, want %d",
+                          cfg->kernel_name, (int)bias[j], (double)mult[j],
+                          (int)p.zy, (int)p.qmin, (int)p.qmax,
+                          res ? r[i * n + j] : -1, (double)p.rmult, *got, y);
+            }
+            bad += !ok;
+            cases++;
+          }
+      }
+  }
+  QT_CHECKF(st, bad == 0, "%s edge epilogue: %zu of %zu wrong",
+            cfg->kernel_name, bad, cases);
+out:
+  free(b);
+  free(bias);
+  free(mult);
+  free(a);
+  free(ap);
+  free(r);
+  free(out);
+  free(packed);
 }
 
 /* QINFER_LONG_TESTS=1: random shapes and parameters. */

@@ -243,6 +243,8 @@ static void test_residual_in_place(qt_state *st) {
 static void run_isa(qt_state *st, qi_isa isa) {
   const qi_qgemm_config *cfg = qi_qgemm_config_of(isa);
   qc_sweep_tiles(st, cfg);
+  qc_epilogue_edges(st, cfg);
+  qc_apack_check(st, cfg);
   qc_sweep_driver(st, cfg, g_pool2);
   if (qc_long_tests()) qc_sweep_random(st, cfg, g_pool2, 400);
 }

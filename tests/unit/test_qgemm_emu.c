@@ -72,6 +72,8 @@ static qi_qgemm_config emulated(qi_isa isa, qi_u8s8_gemm_ukernel_fn fn,
 
 static void run(qt_state *st, const qi_qgemm_config *cfg) {
   qc_sweep_tiles(st, cfg);
+  qc_epilogue_edges(st, cfg);
+  qc_apack_check(st, cfg);
   qc_sweep_driver(st, cfg, g_pool2);
   if (qc_long_tests()) qc_sweep_random(st, cfg, g_pool2, 150);
 }
@@ -105,6 +107,23 @@ static void test_emu_instructions(qt_state *st) {
   __m256i w = _mm256_set1_epi32((int32_t)0x7FFF8001); /* -32767, 32767 */
   __m256i x = _mm256_set1_epi32((int32_t)0x00FF00FF); /* 255, 255 */
   QT_CHECK(st, _mm256_madd_epi16(x, w).i32[5] == 0);
+  /* vpackssdw / vpackuswb work per 128-bit lane; vpermd crosses them. */
+  __m256i p = _mm256_setr_epi32(70000, -70000, 5, -5, 1, 2, 3, 4);
+  __m256i q = _mm256_setr_epi32(10, 11, 12, 13, 20, 21, 22, 23);
+  __m256i pk = _mm256_packs_epi32(p, q);
+  QT_CHECK(st, pk.i16[0] == 32767 && pk.i16[1] == -32768 &&
+                   pk.i16[4] == 10 && pk.i16[8] == 1 && pk.i16[12] == 20);
+  __m256i sat = _mm256_adds_epi16(pk, _mm256_set1_epi16(255));
+  QT_CHECK(st, sat.i16[0] == 32767 && sat.i16[1] == -32513 &&
+                   sat.i16[3] == 250);
+  __m256i u = _mm256_packus_epi16(sat, _mm256_set1_epi16(300));
+  QT_CHECK(st, u.u8[0] == 255 && u.u8[1] == 0 && u.u8[2] == 255 &&
+                   u.u8[3] == 250 && u.u8[8] == 255 && u.u8[16] == 255);
+  __m256i mx = _mm256_max_epu8(u, _mm256_set1_epi8((char)200));
+  QT_CHECK(st, mx.u8[1] == 200 && mx.u8[0] == 255 && mx.u8[3] == 250);
+  __m256i perm = _mm256_permutevar8x32_epi32(
+      q, _mm256_setr_epi32(7, 0, 12, 1, 2, 3, 4, 5)); /* index mod 8 */
+  QT_CHECK(st, perm.i32[0] == 23 && perm.i32[1] == 10 && perm.i32[2] == 20);
   __m512i big = _mm512_set1_epi32(300);
   QT_CHECK(st, _mm512_cvtusepi32_epi8(big).u8[0] == 255);
 }

@@ -171,6 +171,58 @@ static inline __m256 _mm256_set1_ps(float x) {
   for (int i = 0; i < 8; i++) r.f[i] = x;
   return r;
 }
+static inline __m256i _mm256_set1_epi16(short x) {
+  __m256i r;
+  for (int i = 0; i < 16; i++) r.i16[i] = x;
+  return r;
+}
+static inline __m256i _mm256_set1_epi8(char x) {
+  __m256i r;
+  for (int i = 0; i < 32; i++) r.i8[i] = (int8_t)x;
+  return r;
+}
+static inline __m256i _mm256_setr_epi32(int e0, int e1, int e2, int e3,
+                                        int e4, int e5, int e6, int e7) {
+  __m256i r;
+  r.i32[0] = e0, r.i32[1] = e1, r.i32[2] = e2, r.i32[3] = e3;
+  r.i32[4] = e4, r.i32[5] = e5, r.i32[6] = e6, r.i32[7] = e7;
+  return r;
+}
+/* vpackssdw / vpackuswb: per 128-bit lane, a's lane then b's lane. */
+static inline __m256i _mm256_packs_epi32(__m256i a, __m256i b) {
+  __m256i r;
+  for (int lane = 0; lane < 2; lane++)
+    for (int i = 0; i < 4; i++) {
+      r.i16[8 * lane + i] = emu_sat16(a.i32[4 * lane + i]);
+      r.i16[8 * lane + 4 + i] = emu_sat16(b.i32[4 * lane + i]);
+    }
+  return r;
+}
+static inline __m256i _mm256_packus_epi16(__m256i a, __m256i b) {
+  __m256i r;
+  for (int lane = 0; lane < 2; lane++)
+    for (int i = 0; i < 8; i++) {
+      r.u8[16 * lane + i] = emu_satu8(a.i16[8 * lane + i]);
+      r.u8[16 * lane + 8 + i] = emu_satu8(b.i16[8 * lane + i]);
+    }
+  return r;
+}
+/* vpaddsw: signed saturating int16 add. */
+static inline __m256i _mm256_adds_epi16(__m256i a, __m256i b) {
+  for (int i = 0; i < 16; i++)
+    a.i16[i] = emu_sat16((int32_t)a.i16[i] + b.i16[i]);
+  return a;
+}
+static inline __m256i _mm256_max_epu8(__m256i a, __m256i b) {
+  for (int i = 0; i < 32; i++) a.u8[i] = a.u8[i] > b.u8[i] ? a.u8[i] : b.u8[i];
+  return a;
+}
+/* vpermd: dst[i] = a[idx[i] & 7] (across lanes). */
+static inline __m256i _mm256_permutevar8x32_epi32(__m256i a, __m256i idx) {
+  __m256i r;
+  for (int i = 0; i < 8; i++) r.i32[i] = a.i32[idx.u32[i] & 7];
+  return r;
+}
 static inline __m256i _mm256_add_epi32(__m256i a, __m256i b) {
   for (int i = 0; i < 8; i++) a.u32[i] += b.u32[i];
   return a;
