@@ -1,6 +1,7 @@
 /* Benchmark of the u8s8 convolution driver (a program, not a test).
  *
  * Layer shapes from ResNet (3x3 convolutions, im2col + GEMM path),
+ * MobileNetV2's stem and small-K 1x1 convolutions,
  * MobileNetV2 (3x3 depthwise) and ConvNeXt (7x7 depthwise), batch 1, with
  * 1 and 2 threads: the median time of the repeats as ms per call and
  * GMAC/s (depthwise also GB/s: input + output + packed weights, each once),
@@ -38,6 +39,13 @@ static const shape k_shapes[] = {
     {"resnet 3x3 28x28x128->128", 28, 28, 128, 128, 3, 1, 1, 1},
     {"resnet 3x3 14x14x256->256", 14, 14, 256, 256, 3, 1, 1, 1},
     {"resnet 3x3 7x7x512->512", 7, 7, 512, 512, 3, 1, 1, 1},
+    {"mbv2 stem 3x3s2 224x3->32", 224, 224, 3, 32, 3, 2, 1, 1},
+    {"mbv2 1x1 112x112x32->16", 112, 112, 32, 16, 1, 1, 0, 1},
+    {"mbv2 1x1 112x112x16->96", 112, 112, 16, 96, 1, 1, 0, 1},
+    {"mbv2 1x1 56x56x24->144", 56, 56, 24, 144, 1, 1, 0, 1},
+    {"mbv2 1x1 56x56x144->24", 56, 56, 144, 24, 1, 1, 0, 1},
+    {"mbv2 1x1 28x28x192->32", 28, 28, 192, 32, 1, 1, 0, 1},
+    {"mbv2 1x1 7x7x160->960", 7, 7, 160, 960, 1, 1, 0, 1},
     {"mbv2 dw3x3 112x112x32 s1", 112, 112, 32, 32, 3, 1, 1, 32},
     {"mbv2 dw3x3 112x112x96 s2", 112, 112, 96, 96, 3, 2, 1, 96},
     {"mbv2 dw3x3 56x56x144 s1", 56, 56, 144, 144, 3, 1, 1, 144},
