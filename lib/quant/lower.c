@@ -259,8 +259,16 @@ static lower_matcher matcher_of(const qi_node *n) {
   return NULL;
 }
 
+static int is_mul_or_add(const qi_node *n) {
+  return (!n->domain[0] || !strcmp(n->domain, "ai.onnx")) &&
+         (!strcmp(n->op_type, "Mul") || !strcmp(n->op_type, "Add"));
+}
+
 static qi_status match_all(lower_ctx *c, qi_error *err) {
-  for (int i = 0; i < c->norig; i++) {
+  char *affine = calloc((size_t)c->norig + 1, 1); /* INT8 Mul/Add left over */
+  if (!affine) return qi_fail(err, QI_ERR_NOMEM, "INT8 lowering: out of memory");
+  qi_status st = QI_OK;
+  for (int i = 0; i < c->norig && st == QI_OK; i++) {
     qi_node *n = &c->g->nodes[i];
     if (n->dead) continue;
     int want = n->precision == QI_PREC_INT8;
@@ -268,9 +276,17 @@ static qi_status match_all(lower_ctx *c, qi_error *err) {
     lower_matcher fn = want ? matcher_of(n) : NULL;
     if (!fn || n->nout < 1 || n->out[0] < 0) continue;
     int done = 0;
-    QI_TRY(fn(c, i, &done, err));
+    st = fn(c, i, &done, err);
+    affine[i] = st == QI_OK && !done && is_mul_or_add(&c->g->nodes[i]);
   }
-  return QI_OK;
+  /* Last first: in Mul -> Add -> Conv the Add sees the QiQConv, then the
+   * Mul sees the Add's table. */
+  for (int i = c->norig - 1; i >= 0 && st == QI_OK; i--) {
+    int done = 0;
+    if (affine[i] && !c->g->nodes[i].dead) st = lower_match_affine(c, i, &done, err);
+  }
+  free(affine);
+  return st;
 }
 
 /* ---- wiring ----------------------------------------------------------- */

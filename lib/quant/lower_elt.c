@@ -77,12 +77,23 @@ static int const_scalar(const qi_graph *g, int t, double *v) {
   return isfinite(f);
 }
 
-/* Mul or Add of an activation and a constant scalar that does not widen
- * the activation's shape: a function of one uint8 input, so a table
- * (QI_U8_ACT_AFFINE), instead of a float round trip. */
-static qi_status match_affine(lower_ctx *c, int ni, int *done, qi_error *err) {
+/* Whether an INT8 replacement reads tensor t: a table only pays when the
+ * uint8 chain goes on (into a float reader, the float Mul/Add on the
+ * dequantized input saves a rounding). */
+static int read_by_int8(const lower_ctx *c, int t) {
+  for (int i = 0; i < c->nrepl; i++) {
+    const qi_node *r = &c->g->nodes[c->repl_list[i]];
+    for (int k = 0; k < r->nin; k++)
+      if (r->in[k] == t) return 1;
+  }
+  return 0;
+}
+
+qi_status lower_match_affine(lower_ctx *c, int ni, int *done, qi_error *err) {
   qi_graph *g = c->g;
   const qi_node *n = &g->nodes[ni];
+  *done = 0;
+  if (n->nin != 2 || n->nout != 1) return QI_OK;
   int x = n->in[0], k = n->in[1], y = n->out[0];
   double v;
   if (!const_scalar(g, k, &v)) {
@@ -91,7 +102,8 @@ static qi_status match_affine(lower_ctx *c, int ni, int *done, qi_error *err) {
     if (!const_scalar(g, k, &v)) return QI_OK;
   }
   if (!lower_act_ok(g, x) || !lower_act_ok(g, y) ||
-      !lower_same_shape(&g->tensors[x].shape, &g->tensors[y].shape))
+      !lower_same_shape(&g->tensors[x].shape, &g->tensors[y].shape) ||
+      !read_by_int8(c, y))
     return QI_OK;
   int32_t qmin, qmax;
   if (!lower_fused_clamp(n, &g->tensors[y].quant, &qmin, &qmax)) return QI_OK;
@@ -111,8 +123,6 @@ qi_status lower_match_binary(lower_ctx *c, int ni, int *done, qi_error *err) {
   const qi_node *n = &g->nodes[ni];
   *done = 0;
   if (n->nin != 2 || n->nout != 1) return QI_OK;
-  QI_TRY(match_affine(c, ni, done, err));
-  if (*done) return QI_OK;
   int a = n->in[0], b = n->in[1], y = n->out[0];
   if (!lower_act_ok(g, a) || !lower_act_ok(g, b) || !lower_act_ok(g, y))
     return QI_OK;

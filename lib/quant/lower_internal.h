@@ -115,6 +115,10 @@ qi_status lower_match_matmul(lower_ctx *c, int ni, int *done, qi_error *err);
 
 /* lower_elt.c: Add/Mul, pools, Resize, Concat and table activations. */
 qi_status lower_match_binary(lower_ctx *c, int ni, int *done, qi_error *err);
+/* Mul/Add of an activation and a constant scalar, run after every other
+ * match (last node first, so chains of them resolve): a QiQLut with
+ * act = AFFINE when an INT8 replacement reads its result. */
+qi_status lower_match_affine(lower_ctx *c, int ni, int *done, qi_error *err);
 qi_status lower_match_pool(lower_ctx *c, int ni, int *done, qi_error *err);
 qi_status lower_match_resize(lower_ctx *c, int ni, int *done, qi_error *err);
 void lower_share_concat_grids(qi_graph *g);

@@ -265,8 +265,9 @@ static void test_lut(qt_state *st) {
   qi_model_free(m);
 }
 
-/* Mul/Add by a constant scalar become affine tables (in either operand
- * order); a per-channel constant stays FP32. */
+/* Mul/Add by a constant scalar read by INT8 nodes become affine tables (in
+ * either operand order, a chain resolved back to front); one read only by
+ * a float output, and a per-channel constant, stay FP32. */
 static void test_affine(qt_state *st) {
   qi_model *m = lowered(st, build_affine, NULL);
   if (!m) return;
@@ -282,6 +283,7 @@ static void test_affine(qt_state *st) {
                      qi_attr_float(add, "beta", 0) == -0.3f);
   }
   QT_CHECK(st, node_is(m, "chan_mul", "Mul", QI_PREC_FP32));
+  QT_CHECK(st, node_is(m, "tail_mul", "Mul", QI_PREC_FP32));
   QT_CHECK(st, count_op(m, "QiQConv") == 2 && only_int8_except(m, "Mul", NULL));
   qi_model_free(m);
 }

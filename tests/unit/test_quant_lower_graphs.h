@@ -167,18 +167,19 @@ static qi_graph *build_lut(void) {
 }
 
 /* PP-LCNet's learnable affine block after an activation (Mul and Add by
- * constant scalars, the constant first in the Add), then a Mul by a
- * per-channel constant, which has no INT8 form (and, not after a conv,
- * is not folded into one). */
+ * constant scalars, the constant first in the Add) feeding a conv; a Mul
+ * by a per-channel constant (no INT8 form); a Mul by a scalar read only by
+ * the graph output (no INT8 reader). */
 static qi_graph *build_affine(void) {
   qi_graph *g = new_graph(15);
   int x = input(g, "x", SH(1, 8, 6, 6));
   int h = unary(g, "hswish", "HardSwish", conv(g, "c1", x, 8, 8, 3, 1, 1, 1, 1));
   int m = binary(g, "lab_mul", "Mul", h, scalar(g, "lab.s", 0.8f));
   int a = binary(g, "lab_add", "Add", scalar(g, "lab.b", -0.3f), m);
+  output(g, conv(g, "c2", a, 8, 8, 1, 1, 0, 1, 1));
+  output(g, binary(g, "tail_mul", "Mul", a, scalar(g, "tail.s", 1.5f)));
   const float pc[8] = {0.5f, 1, 2, -1, 0.25f, 3, 1, 1.5f};
-  int p = binary(g, "chan_mul", "Mul", a, const_f32(g, "pc", SH(1, 8, 1, 1), pc));
-  output(g, conv(g, "c2", p, 8, 8, 1, 1, 0, 1, 1));
+  output(g, binary(g, "chan_mul", "Mul", h, const_f32(g, "pc", SH(1, 8, 1, 1), pc)));
   return g;
 }
 
