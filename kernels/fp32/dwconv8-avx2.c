@@ -1,7 +1,9 @@
-/* Eight-plane depthwise convolution; see dwconv8.h. The interleave and
- * de-interleave are 8x8 transposes of (8 planes) x (8 consecutive pixels);
- * the compute keeps 8 output pixels in registers (8 FMA chains) across the
- * taps. */
+/* Eight-plane depthwise convolution; see dwconv8.h. The interleave is 8x8
+ * transposes of (8 planes) x (8 consecutive pixels); the compute keeps 8
+ * output pixels in registers (8 FMA chains) across the taps and transposes
+ * them straight into the eight output planes (consecutive pixels in raster
+ * order are consecutive floats of a plane), residual and activation fused
+ * there: no pixel-major output buffer, no second pass. */
 #include "fp32/dwconv8.h"
 
 #include <immintrin.h>
@@ -24,7 +26,7 @@ static dims8 padded(const qi_f32_dw2d *p) {
 
 size_t qi_f32_dwconv2d_x8_scratch(const qi_f32_dw2d *p) {
   dims8 d = padded(p);
-  return (size_t)(8 * (d.hp * d.wp + p->out_h * p->out_w + p->k_h * p->k_w));
+  return (size_t)(8 * (d.hp * d.wp + p->k_h * p->k_w));
 }
 
 /* r[0..7] rows -> columns, in place. */
@@ -87,46 +89,73 @@ static void interleave(const qi_f32_dw2d *p, dims8 d, const float *const in[8],
   }
 }
 
-/* yo[(oh * ow_n + ow) * 8 + i] -> out[i][oh * ow_n + ow]. */
-static void deinterleave(const qi_f32_dw2d *p, const float *yo,
-                         float *const out[8]) {
-  const int64_t n = p->out_h * p->out_w;
-  int64_t c = 0;
-  for (; c + 8 <= n; c += 8) {
-    __m256 v[8];
-    for (int j = 0; j < 8; j++) v[j] = _mm256_loadu_ps(yo + (c + j) * 8);
-    transpose8(v);
-    for (int i = 0; i < 8; i++)
-      if (out[i]) _mm256_storeu_ps(out[i] + c, v[i]);
+/* Eight consecutive output pixels q0 .. q0+7 of all eight planes (acc[j]:
+ * pixel q0 + j, lane i: plane i) -> out[i][q0 ..], transposed in registers
+ * and finished with the residual and activation on the way out; only
+ * pixels below npix are read from res or written. Each output is written
+ * once, after its residual is read, so res[i] may equal out[i]. */
+INLINE void emit8(__m256 acc[8], int64_t q0, int64_t npix,
+                  const float *const res[8], int act, __m256 lo, __m256 hi,
+                  float *const out[8]) {
+  transpose8(acc);
+  const int64_t n = npix - q0 < 8 ? npix - q0 : 8;
+  const __m256i m = _mm256_cmpgt_epi32(
+      _mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  for (int i = 0; i < 8; i++) {
+    if (!out[i]) continue;
+    __m256 v = acc[i];
+    if (res && res[i])
+      v = _mm256_add_ps(v, n == 8 ? _mm256_loadu_ps(res[i] + q0)
+                                  : _mm256_maskload_ps(res[i] + q0, m));
+    if (act == QI_F32_ACT_RELU) v = _mm256_max_ps(v, _mm256_setzero_ps());
+    if (act == QI_F32_ACT_CLIP) v = _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+    if (n == 8) {
+      _mm256_storeu_ps(out[i] + q0, v);
+    } else {
+      /* Not vmaskmovps to memory: microcoded and slow on AMD cores. */
+      float t[8];
+      _mm256_storeu_ps(t, v);
+      for (int64_t j = 0; j < n; j++) out[i][q0 + j] = t[j];
+    }
   }
-  for (; c < n; c++)
-    for (int i = 0; i < 8; i++)
-      if (out[i]) out[i][c] = yo[c * 8 + i];
 }
 
-void qi_f32_dwconv2d_x8__avx2(const qi_f32_dw2d *p, const float *const in[8],
-                              const float *const w[8], const float bias[8],
-                              float *const out[8], float *scratch) {
+int qi_f32_dwconv2d_x8_fuses(const qi_f32_act *act) {
+  return act->kind == QI_F32_ACT_NONE || act->kind == QI_F32_ACT_RELU ||
+         act->kind == QI_F32_ACT_CLIP;
+}
+
+INLINE void dw8(const qi_f32_dw2d *p, const float *const in[8],
+                const float *const w[8], const float bias[8],
+                const float *const res[8], int act, float lo_s, float hi_s,
+                float *const out[8], float *scratch) {
   const dims8 d = padded(p);
   const int64_t taps = p->k_h * p->k_w;
-  float *xp = scratch, *yo = xp + 8 * d.hp * d.wp, *wt = yo + 8 * p->out_h * p->out_w;
+  float *xp = scratch, *wt = xp + 8 * d.hp * d.wp;
   for (int64_t t = 0; t < taps; t++)
     for (int i = 0; i < 8; i++) wt[t * 8 + i] = w[i] ? w[i][t] : 0.0f;
   interleave(p, d, in, xp);
   const __m256 bv = _mm256_setr_ps(bias[0], bias[1], bias[2], bias[3],
                                    bias[4], bias[5], bias[6], bias[7]);
+  const __m256 lo = _mm256_set1_ps(lo_s), hi = _mm256_set1_ps(hi_s);
   const int64_t sx = 8 * p->stride_w;  /* floats between output pixels */
   const int64_t ow_n = p->out_w, npix = p->out_h * ow_n;
   if (taps > QI_F32_DW8_MAX_TAPS) {
-    for (int64_t q = 0; q < npix; q++) {
-      const float *base = xp + ((q / ow_n) * p->stride_h * d.wp) * 8 + q % ow_n * sx;
-      __m256 a0 = bv;
-      for (int64_t kh = 0; kh < p->k_h; kh++)
-        for (int64_t kw = 0; kw < p->k_w; kw++)
-          a0 = _mm256_fmadd_ps(
-              _mm256_load_ps(wt + (kh * p->k_w + kw) * 8),
-              _mm256_loadu_ps(base + (kh * p->dil_h * d.wp + kw * p->dil_w) * 8), a0);
-      _mm256_storeu_ps(yo + q * 8, a0);
+    for (int64_t q0 = 0; q0 < npix; q0 += 8) {
+      __m256 acc[8];
+      for (int i = 0; i < 8; i++) {
+        const int64_t q = q0 + i < npix ? q0 + i : npix - 1;
+        const float *base =
+            xp + ((q / ow_n) * p->stride_h * d.wp) * 8 + q % ow_n * sx;
+        __m256 a0 = bv;
+        for (int64_t kh = 0; kh < p->k_h; kh++)
+          for (int64_t kw = 0; kw < p->k_w; kw++)
+            a0 = _mm256_fmadd_ps(
+                _mm256_load_ps(wt + (kh * p->k_w + kw) * 8),
+                _mm256_loadu_ps(base + (kh * p->dil_h * d.wp + kw * p->dil_w) * 8), a0);
+        acc[i] = a0;
+      }
+      emit8(acc, q0, npix, res, act, lo, hi, out);
     }
   } else {
     int64_t toff[QI_F32_DW8_MAX_TAPS];
@@ -169,9 +198,48 @@ void qi_f32_dwconv2d_x8__avx2(const qi_f32_dw2d *p, const float *const in[8],
         a7 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(b[7] + o), a7);
       }
       __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-      for (int i = 0; i < 8 && q0 + i < npix; i++)
-        _mm256_storeu_ps(yo + (q0 + i) * 8, acc[i]);
+      emit8(acc, q0, npix, res, act, lo, hi, out);
     }
   }
-  deinterleave(p, yo, out);
+}
+
+void qi_f32_dwconv2d_x8__avx2(const qi_f32_dw2d *p, const float *const in[8],
+                              const float *const w[8], const float bias[8],
+                              float *const out[8], float *scratch) {
+  dw8(p, in, w, bias, NULL, QI_F32_ACT_NONE, 0.0f, 0.0f, out, scratch);
+}
+
+/* One copy of the pixel loops per fused activation (the tests in emit8
+ * fold away). */
+static void dw8_none(const qi_f32_dw2d *p, const float *const in[8],
+                     const float *const w[8], const float bias[8],
+                     const float *const res[8], const qi_f32_act *a,
+                     float *const out[8], float *scratch) {
+  dw8(p, in, w, bias, res, QI_F32_ACT_NONE, a->alpha, a->beta, out, scratch);
+}
+static void dw8_relu(const qi_f32_dw2d *p, const float *const in[8],
+                     const float *const w[8], const float bias[8],
+                     const float *const res[8], const qi_f32_act *a,
+                     float *const out[8], float *scratch) {
+  dw8(p, in, w, bias, res, QI_F32_ACT_RELU, a->alpha, a->beta, out, scratch);
+}
+static void dw8_clip(const qi_f32_dw2d *p, const float *const in[8],
+                     const float *const w[8], const float bias[8],
+                     const float *const res[8], const qi_f32_act *a,
+                     float *const out[8], float *scratch) {
+  dw8(p, in, w, bias, res, QI_F32_ACT_CLIP, a->alpha, a->beta, out, scratch);
+}
+
+void qi_f32_dwconv2d_x8_fused__avx2(const qi_f32_dw2d *p,
+                                    const float *const in[8],
+                                    const float *const w[8],
+                                    const float bias[8],
+                                    const float *const res[8],
+                                    const qi_f32_act *act, float *const out[8],
+                                    float *scratch) {
+  switch (act->kind) {
+    case QI_F32_ACT_RELU: dw8_relu(p, in, w, bias, res, act, out, scratch); break;
+    case QI_F32_ACT_CLIP: dw8_clip(p, in, w, bias, res, act, out, scratch); break;
+    default: dw8_none(p, in, w, bias, res, act, out, scratch); break;
+  }
 }

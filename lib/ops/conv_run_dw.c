@@ -1,11 +1,11 @@
 /*
  * Depthwise Conv (one input channel per group, 1-D or 2-D): direct kernels,
  * per-channel GEMMs would be tiny and slow. With AVX2, kernels three taps
- * wide at stride_w 1 or 2 on rows of at least DW3_MIN_OUT_W outputs run
+ * wide at stride_w 1 or 2 on wide enough output rows (DW3_MIN_OUT_W) run
  * straight on the NCHW planes (kernels/fp32/dwconv3.h) with the residual
  * and ReLU/Clip fused into the store; other shapes go eight output
- * channels at a time through an interleaved copy (kernels/fp32/dwconv8.h);
- * without AVX2, or when the residual shares the output buffer, tasks are
+ * channels at a time through an interleaved copy (kernels/fp32/dwconv8.h),
+ * residual and ReLU/Clip fused into the store too; without AVX2 tasks are
  * single planes. Each task's epilogue (residual, activation) follows right
  * after, while its planes are in cache.
  */
@@ -14,10 +14,17 @@
 #include "ops/conv_plan.h"
 
 /* Narrower output rows leave the direct kernel mostly in its masked row-end
- * blocks, and the eight-plane kernel (full registers whatever the width)
- * wins; measured on Zen 3 with MobileNetV2's layers (28 wide: even, 14 and
- * 7: eight-plane 1.3x faster). */
-#define DW3_MIN_OUT_W 24
+ * blocks, and the eight-plane kernel (full registers whatever the width,
+ * epilogue fused) wins; measured on Zen 3 with MobileNetV2's layers:
+ * stride 1, 28 wide: eight-plane 1.2x faster, 56 wide: direct 1.2x;
+ * stride 2, 56 -> 28: direct 1.1x (its input rows are twice as wide). */
+#define DW3_MIN_OUT_W 32
+#define DW3_MIN_OUT_W_S2 24
+
+/* The eight-plane kernel with the residual and activation fused. */
+static int fused8(const conv_plan *p) {
+  return p->dw8 == qi_f32_dwconv2d_x8__avx2;
+}
 
 static qi_f32_dw2d dw_shape(const qi_conv_geom *g) {
   qi_f32_dw2d s = {0};
@@ -86,7 +93,10 @@ static void dw_task(void *arg, size_t t, int thread) {
   qi_epilogue_span(&j->p->epi, 0.0f, res, dst, y, (size_t)op);
 }
 
-/* Task t: output channels [8c, 8c + 8) of batch b, t = b * groups + c. */
+/* Task t: output channels [8c, 8c + 8) of batch b, t = b * groups + c.
+ * With AVX2 the kernel adds the residual and applies ReLU/Clip as it
+ * writes each output (read before write: the residual may be the output
+ * buffer); other activations run on the planes right after. */
 static void dw8_task(void *arg, size_t t, int thread) {
   const dw_job *j = arg;
   const qi_conv_geom *g = &j->p->geo;
@@ -94,7 +104,7 @@ static void dw8_task(void *arg, size_t t, int thread) {
   const int64_t b = (int64_t)t / groups, m0 = (int64_t)t % groups * 8;
   const int64_t ip = qi_conv_geom_in_plane(g), op = qi_conv_geom_out_plane(g);
   const int64_t ks = g->k[1] * g->k[2];
-  const float *in[8], *w[8];
+  const float *in[8], *w[8], *res[8];
   float bias[8], *out[8];
   for (int i = 0; i < 8; i++) {
     int64_t m = m0 + i;
@@ -103,13 +113,23 @@ static void dw8_task(void *arg, size_t t, int thread) {
     w[i] = valid ? j->io->w + m * ks : NULL;
     bias[i] = valid && j->io->bias ? j->io->bias[m] : 0.0f;
     out[i] = valid ? j->io->y + (b * g->cout + m) * op : NULL;
+    res[i] = valid && j->io->res ? j->io->res + (b * g->cout + m) * op : NULL;
   }
-  j->p->dw8(&j->shape, in, w, bias, out, j->scratch + (size_t)thread * j->per_thread);
-  for (int i = 0; i < 8 && out[i]; i++) {
-    const float *res =
-        j->io->res ? j->io->res + (b * g->cout + m0 + i) * op : NULL;
-    qi_epilogue_span(&j->p->epi, 0.0f, res, out[i], out[i], (size_t)op);
+  float *ks8 = j->scratch + (size_t)thread * j->per_thread;
+  const qi_f32_act *act = &j->p->epi.act;
+  if (fused8(j->p)) {
+    const qi_f32_act none = {QI_F32_ACT_NONE, 0.0f, 0.0f};
+    const int fuse_act = qi_f32_dwconv2d_x8_fuses(act);
+    qi_f32_dwconv2d_x8_fused__avx2(&j->shape, in, w, bias, res,
+                                   fuse_act ? act : &none, out, ks8);
+    if (!fuse_act)
+      for (int i = 0; i < 8 && out[i]; i++)
+        qi_epilogue_span(&j->p->epi, 0.0f, NULL, out[i], out[i], (size_t)op);
+    return;
   }
+  j->p->dw8(&j->shape, in, w, bias, out, ks8);
+  for (int i = 0; i < 8 && out[i]; i++)
+    qi_epilogue_span(&j->p->epi, 0.0f, res[i], out[i], out[i], (size_t)op);
 }
 
 /* Task t: output plane t of the direct three-tap kernel, epilogue fused
@@ -141,7 +161,7 @@ static void dw3_task(void *arg, size_t t, int thread) {
  * single-plane kernel means QINFER_ISA=scalar or no AVX2) and its shape. */
 static int use_dw3(const conv_plan *p, const qi_f32_dw2d *s) {
   return p->dw == qi_f32_dwconv2d__avx2 && qi_f32_dwconv3_applies(s) &&
-         s->out_w >= DW3_MIN_OUT_W;
+         s->out_w >= (s->stride_w == 2 ? DW3_MIN_OUT_W_S2 : DW3_MIN_OUT_W);
 }
 
 void conv_run_depthwise(const qi_run_ctx *ctx, const conv_plan *p,
@@ -151,7 +171,7 @@ void conv_run_depthwise(const qi_run_ctx *ctx, const conv_plan *p,
               g->cout / g->cin};
   if (use_dw3(p, &j.shape))
     qi_pool_run(ctx->pool, dw3_task, &j, (size_t)(g->batch * g->cout));
-  else if (p->dw8 && !(io->res && io->res == io->y))
+  else if (p->dw8 && (fused8(p) || !(io->res && io->res == io->y)))
     qi_pool_run(ctx->pool, dw8_task, &j,
                 (size_t)(g->batch * ((g->cout + 7) / 8)));
   else

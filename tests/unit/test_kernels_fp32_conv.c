@@ -225,6 +225,129 @@ static void test_dwconv3_kernel(qt_state *st) {
   QT_CHECKF(st, n > 650, "dw3: only %d shapes ran", n);
 }
 
+/* ---- eight-plane depthwise kernel, residual and activation fused -------- */
+
+/* `lanes` planes (the rest absent) of the fused eight-plane kernel against
+ * a float64 reference: per-lane bias, taps, residual (none, separate, or
+ * the output buffer itself), activation. Exact-sized buffers. */
+static int dw8_case(rng *r, const qi_f32_dw2d *p, int lanes, int res_mode,
+                    int act_kind) {
+  const int64_t on = p->out_h * p->out_w, in_n = p->in_h * p->in_w;
+  const int64_t taps = p->k_h * p->k_w;
+  const qi_f32_act act = {act_kind, -0.5f, 0.75f};
+  const float *ins[8] = {0}, *ws[8] = {0}, *rs[8] = {0};
+  float *outs[8] = {0}, bias[8] = {0};
+  float *in[8] = {0}, *w[8] = {0}, *res[8] = {0};
+  double *ref = malloc(sizeof(double) * (size_t)on);
+  float *scratch = aligned_alloc(
+      64, (sizeof(float) * qi_f32_dwconv2d_x8_scratch(p) + 63) & ~(size_t)63);
+  int ok = 1;
+  for (int l = 0; l < lanes; l++) {
+    in[l] = rnd_array(r, in_n);
+    w[l] = rnd_array(r, taps);
+    res[l] = res_mode ? rnd_array(r, on) : NULL;
+    outs[l] = malloc(sizeof(float) * (size_t)on);
+    bias[l] = 0.125f * (float)(l + 1);
+    ins[l] = in[l];
+    ws[l] = w[l];
+    if (res_mode == 2) { /* residual in the output buffer */
+      memcpy(outs[l], res[l], sizeof(float) * (size_t)on);
+      rs[l] = outs[l];
+    } else {
+      rs[l] = res[l];
+      for (int64_t i = 0; i < on; i++) outs[l][i] = NAN;
+    }
+  }
+  qi_f32_dwconv2d_x8_fused__avx2(p, ins, ws, bias, res_mode ? rs : NULL, &act,
+                                 outs, scratch);
+  for (int l = 0; l < lanes; l++) {
+    for (int64_t oh = 0; oh < p->out_h; oh++)
+      for (int64_t ow = 0; ow < p->out_w; ow++) {
+        double acc = bias[l];
+        for (int64_t kh = 0; kh < p->k_h; kh++)
+          for (int64_t kw = 0; kw < p->k_w; kw++) {
+            int64_t ih = oh * p->stride_h - p->pad_t + kh * p->dil_h;
+            int64_t iw = ow * p->stride_w - p->pad_l + kw * p->dil_w;
+            if (ih >= 0 && ih < p->in_h && iw >= 0 && iw < p->in_w)
+              acc += (double)in[l][ih * p->in_w + iw] * w[l][kh * p->k_w + kw];
+          }
+        if (res[l]) acc += res[l][oh * p->out_w + ow];
+        if (act_kind == QI_F32_ACT_RELU) acc = acc > 0 ? acc : 0;
+        if (act_kind == QI_F32_ACT_CLIP)
+          acc = acc < act.alpha ? act.alpha : acc > act.beta ? act.beta : acc;
+        ref[oh * p->out_w + ow] = acc;
+      }
+    ok &= rel_err(outs[l], ref, on) <= REL_TOL;
+    free(in[l]);
+    free(w[l]);
+    free(res[l]);
+    free(outs[l]);
+  }
+  free(ref);
+  free(scratch);
+  return ok;
+}
+
+static void test_dwconv8_fused_kernel(qt_state *st) {
+  if (!qi_f32_conv_kernels_get().dwconv2d_x8) {
+    QT_CHECK(st, 1); /* no AVX2 here: the kernel is never selected */
+    return;
+  }
+  QT_CHECK(st, qi_f32_dwconv2d_x8_fuses(&(qi_f32_act){QI_F32_ACT_CLIP, 0, 6}));
+  QT_CHECK(st, !qi_f32_dwconv2d_x8_fuses(&(qi_f32_act){QI_F32_ACT_SILU, 0, 0}));
+  rng r = {4343};
+  int bad = 0, n = 0;
+  /* Small planes (widths 1..17, heights 1..5: groups of eight pixels that
+   * span rows, a last partial group), strides 1 and 2, symmetric and
+   * asymmetric pads, kernels 1..5 tall and 1..3 wide, dilation in h, 1, 3
+   * and 8 planes, every residual mode and fused activation. */
+  static const int lane_counts[3] = {1, 3, 8};
+  for (int64_t sw = 1; sw <= 2; sw++)
+    for (int64_t in_w = 1; in_w <= 17; in_w++)
+      for (int64_t in_h = 1; in_h <= 5; in_h++)
+        for (int64_t pl = 0; pl <= 2; pl += 2) {
+          int64_t kh = 1 + 2 * ((in_w + in_h) % 3); /* 1, 3, 5 */
+          int64_t kw = 1 + (in_w + pl + sw) % 3;     /* 1, 2, 3 */
+          int64_t sh = 1 + (in_w + pl) % 2, dh = 1 + in_h % 2;
+          int64_t pr = (in_h + sw) % 3, pt = (pl + in_h) % 3, pb = in_w % 3;
+          int64_t ow = (in_w + pl + pr - kw) / sw + 1;
+          int64_t oh = (in_h + pt + pb - (kh - 1) * dh - 1) / sh + 1;
+          if (in_w + pl + pr < kw || in_h + pt + pb < (kh - 1) * dh + 1 ||
+              ow < 1 || oh < 1)
+            continue;
+          qi_f32_dw2d p = {0};
+          p.in_h = in_h; p.in_w = in_w; p.out_h = oh; p.out_w = ow;
+          p.k_h = kh; p.k_w = kw; p.stride_h = sh; p.stride_w = sw;
+          p.dil_h = dh; p.dil_w = 1; p.pad_t = pt; p.pad_l = pl;
+          int lanes = lane_counts[(in_w + in_h) % 3];
+          int res_mode = (int)((in_w + in_h + pl) % 3);
+          int act = (int)((in_w * 3 + in_h + sw) % 3); /* NONE, RELU, CLIP */
+          bad += !dw8_case(&r, &p, lanes, res_mode, act);
+          n++;
+        }
+  /* MobileNet-like planes, and a kernel past the tap limit (one pixel at
+   * a time). */
+  static const int64_t big[][6] = {
+      /* in_h in_w k s pad lanes */
+      {14, 14, 3, 1, 1, 8}, {14, 14, 3, 2, 1, 5}, {7, 7, 3, 1, 1, 8},
+      {28, 28, 3, 2, 1, 3}, {28, 28, 3, 1, 1, 8}, {9, 11, 9, 1, 4, 7},
+  };
+  for (size_t i = 0; i < sizeof big / sizeof *big; i++)
+    for (int res_mode = 0; res_mode < 3; res_mode++) {
+      const int64_t *d = big[i];
+      qi_f32_dw2d p = {0};
+      p.in_h = d[0]; p.in_w = d[1]; p.k_h = d[2]; p.k_w = d[2];
+      p.stride_h = d[3]; p.stride_w = d[3]; p.dil_h = 1; p.dil_w = 1;
+      p.pad_t = d[4]; p.pad_l = d[4];
+      p.out_h = (d[0] + 2 * d[4] - d[2]) / d[3] + 1;
+      p.out_w = (d[1] + 2 * d[4] - d[2]) / d[3] + 1;
+      bad += !dw8_case(&r, &p, (int)d[5], res_mode, (int)(i + res_mode) % 3);
+      n++;
+    }
+  QT_CHECKF(st, bad == 0, "dw8 fused: %d of %d shapes differ", bad, n);
+  QT_CHECKF(st, n > 150, "dw8 fused: only %d shapes ran", n);
+}
+
 /* ---- implicit-GEMM microkernel ------------------------------------------ */
 
 /* Every mr x nr tile shape, both write modes: scalar and dispatched
@@ -295,40 +418,49 @@ static void test_gemm_ukernel(qt_state *st) {
  * dispatched packer must equal the scalar one bit for bit, and both the
  * direct index formula. The image is exact-sized for ASan. */
 static void test_pack_b(qt_state *st) {
-  enum { H = 9, W = 23, KC = 5 };
+  enum { H = 9, KC = 5 };
+  /* Widths giving rows of 7..43 outputs: short rows (gathers) and rows of
+   * 16 or more, whose panels cross one row end at every column 1..15 for
+   * stride 1 and 2 (j0 steps of 1 and 13 move the crossing around). */
+  static const int64_t widths[] = {23, 34, 37, 45};
   rng r = {99};
-  float *img = rnd_array(&r, H * W);
-  int64_t boff[KC] = {0, 1, W, W + 2, 2 * W + 1};
   qi_f32_gemm_pack_b_fn fns[2] = {qi_f32_gemm_pack_b_16__scalar,
                                   qi_f32_conv_kernels_get().pack_b};
-  int bad = 0;
-  for (int64_t sw = 1; sw <= 3; sw++) {
-    int64_t ow = (W - 3) / sw + 1, oh = (H - 3) / 1 + 1;
-    for (int64_t j0 = 0; j0 < 40; j0 += 13)
-      for (size_t n = 1; n <= 45 && j0 + (int64_t)n <= oh * ow; n += 11) {
-        size_t panels = (n + 15) / 16;
-        float *out[2];
-        for (int f = 0; f < 2; f++) {
-          out[f] = malloc(sizeof(float) * panels * KC * 16);
-          qi_f32_pack_src src = {img, boff, ow, W, sw};
-          fns[f](&src, KC, j0, n, out[f]);
-        }
-        for (size_t k = 0; k < KC; k++)
-          for (size_t c = 0; c < panels * 16; c++) {
-            size_t at = c / 16 * KC * 16 + k * 16 + c % 16;
-            float want = 0.0f;
-            if (c < n) {
-              int64_t j = j0 + (int64_t)c;
-              want = img[boff[k] + j / ow * W + j % ow * sw];
-            }
-            bad += out[0][at] != want || out[1][at] != want;
+  int bad = 0, crossings = 0;
+  for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
+    const int64_t W = widths[wi];
+    float *img = rnd_array(&r, H * W);
+    int64_t boff[KC] = {0, 1, W, W + 2, 2 * W + 1};
+    for (int64_t sw = 1; sw <= 3; sw++) {
+      int64_t ow = (W - 3) / sw + 1, oh = (H - 3) / 1 + 1;
+      for (int64_t j0 = 0; j0 < 60; j0 += j0 < 20 ? 1 : 13)
+        for (size_t n = 1; n <= 45 && j0 + (int64_t)n <= oh * ow; n += 11) {
+          size_t panels = (n + 15) / 16;
+          if (ow >= 16 && sw <= 2 && n >= 16 && (j0 % ow) + 16 > ow) crossings++;
+          float *out[2];
+          for (int f = 0; f < 2; f++) {
+            out[f] = malloc(sizeof(float) * panels * KC * 16);
+            qi_f32_pack_src src = {img, boff, ow, W, sw};
+            fns[f](&src, KC, j0, n, out[f]);
           }
-        free(out[0]);
-        free(out[1]);
-      }
+          for (size_t k = 0; k < KC; k++)
+            for (size_t c = 0; c < panels * 16; c++) {
+              size_t at = c / 16 * KC * 16 + k * 16 + c % 16;
+              float want = 0.0f;
+              if (c < n) {
+                int64_t j = j0 + (int64_t)c;
+                want = img[boff[k] + j / ow * W + j % ow * sw];
+              }
+              bad += out[0][at] != want || out[1][at] != want;
+            }
+          free(out[0]);
+          free(out[1]);
+        }
+    }
+    free(img);
   }
   QT_CHECKF(st, bad == 0, "%d packed values differ", bad);
-  free(img);
+  QT_CHECKF(st, crossings >= 40, "only %d row-crossing first panels", crossings);
 }
 
 /* ---- bias / residual / activation kernels ------------------------------ */
@@ -376,6 +508,7 @@ int main(void) {
   qt_state st = {0};
   QT_RUN(&st, test_dwconv_kernels);
   QT_RUN(&st, test_dwconv3_kernel);
+  QT_RUN(&st, test_dwconv8_fused_kernel);
   QT_RUN(&st, test_gemm_ukernel);
   QT_RUN(&st, test_pack_b);
   QT_RUN(&st, test_bias_act_kernels);

@@ -242,6 +242,21 @@ static const conv_case conv_cases[] = {
     {"dw3_s2_sum_silu_nobias", 2, 1, 5, 5, 5, {8, 67}, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, 1, NULL, 0, QI_ACT_SILU, 1, 0, 0},
     {"dw3_s2_sum_alias_relu", 2, 2, 4, 4, 4, {7, 113}, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 1, 1, 0},
     {"conv1d_dw3_s2", 1, 2, 4, 4, 4, {99}, {3}, {2}, {0}, {1, 0}, 1, NULL, 1, QI_ACT_RELU, 0, 0, 0},
+    /* Just at the direct kernel's width limits (32 at stride 1, 24 at
+     * stride 2). */
+    {"dw3_c1_w32_relu", 2, 1, 1, 1, 1, {5, 32}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 0, 0, 0},
+    {"dw3_c17_w33_sum_alias_clip", 2, 2, 17, 17, 17, {6, 33}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_CLIP, 1, 1, 0},
+    {"dw3_s2_out25_sum_clip", 2, 1, 3, 3, 3, {7, 50}, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_CLIP, 1, 0, 0},
+    /* Narrower rows: eight planes at a time, residual and ReLU/Clip fused
+     * into the transposed store (other activations after it). */
+    {"dw8_c1_3x5_relu", 2, 1, 1, 1, 1, {3, 5}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 0, 0, 0},
+    {"dw8_c3_s2_odd_asym_clip", 2, 2, 3, 3, 3, {9, 13}, {3, 3}, {2, 2}, {0}, {0, 1, 2, 0}, 1, NULL, 1, QI_ACT_CLIP, 0, 0, 0},
+    {"dw8_c17_sum_alias_relu", 2, 2, 17, 17, 17, {5, 7}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 1, 1, 0},
+    {"dw8_c17_sum_gelu", 2, 1, 17, 17, 17, {7, 11}, {3, 3}, {0}, {0}, {1, 2, 1, 0}, 1, NULL, 1, QI_ACT_GELU, 1, 0, 0},
+    {"dw8_c24_14x14_sum_clip", 2, 1, 24, 24, 24, {14, 14}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_CLIP, 1, 0, 0},
+    {"dw8_c9_28_s2_clip", 2, 1, 9, 9, 9, {28, 28}, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, 1, NULL, 0, QI_ACT_CLIP, 0, 0, 0},
+    {"dw8_mult2_sum_alias_clip", 2, 2, 3, 6, 3, {6, 9}, {3, 3}, {0}, {0}, {0, 2, 1, 1}, 1, NULL, 1, QI_ACT_CLIP, 1, 1, 0},
+    {"dw8_k5_s2_sum_alias_hswish", 2, 1, 17, 17, 17, {11, 13}, {5, 5}, {2, 2}, {0}, {2, 2, 2, 2}, 1, NULL, 1, QI_ACT_HARDSWISH, 1, 1, 0},
 };
 
 /* Every fused activation on both a GEMM-path and a depthwise conv. */
