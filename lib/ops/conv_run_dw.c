@@ -73,16 +73,35 @@ typedef struct dw_job {
   int64_t mult;       /* output channels per input channel */
 } dw_job;
 
+/* Output plane t (batch-major, channel m): its input plane, output,
+ * residual (or NULL) and bias. */
+typedef struct dw_plane {
+  int64_t m, op;
+  const float *x, *res;
+  float *y;
+  float bias;
+} dw_plane;
+
+static dw_plane plane_of(const dw_job *j, size_t t) {
+  const qi_conv_geom *g = &j->p->geo;
+  dw_plane p;
+  p.m = (int64_t)t % g->cout;
+  p.op = qi_conv_geom_out_plane(g);
+  p.x = j->io->x +
+        ((int64_t)t / g->cout * g->cin + p.m / j->mult) * qi_conv_geom_in_plane(g);
+  p.y = j->io->y + (int64_t)t * p.op;
+  p.res = j->io->res ? j->io->res + (int64_t)t * p.op : NULL;
+  p.bias = j->io->bias ? j->io->bias[p.m] : 0.0f;
+  return p;
+}
+
 static void dw_task(void *arg, size_t t, int thread) {
   const dw_job *j = arg;
   const qi_conv_geom *g = &j->p->geo;
-  int64_t m = (int64_t)t % g->cout;
-  int64_t ip = qi_conv_geom_in_plane(g), op = qi_conv_geom_out_plane(g);
-  const float *x =
-      j->io->x + ((int64_t)t / g->cout * g->cin + m / j->mult) * ip;
-  float *y = j->io->y + (int64_t)t * op;
-  const float *res = j->io->res ? j->io->res + (int64_t)t * op : NULL;
-  float bias = j->io->bias ? j->io->bias[m] : 0.0f;
+  dw_plane pl = plane_of(j, t);
+  int64_t m = pl.m, op = pl.op;
+  const float *x = pl.x, *res = pl.res;
+  float *y = pl.y, bias = pl.bias;
   float *ks = j->scratch + (size_t)thread * j->per_thread;
   /* A residual living in the output buffer must not be overwritten before
    * it is read: compute into this thread's plane instead. */
@@ -138,13 +157,10 @@ static void dw3_task(void *arg, size_t t, int thread) {
   (void)thread;
   const dw_job *j = arg;
   const qi_conv_geom *g = &j->p->geo;
-  int64_t m = (int64_t)t % g->cout;
-  int64_t ip = qi_conv_geom_in_plane(g), op = qi_conv_geom_out_plane(g);
-  const float *x =
-      j->io->x + ((int64_t)t / g->cout * g->cin + m / j->mult) * ip;
-  float *y = j->io->y + (int64_t)t * op;
-  const float *res = j->io->res ? j->io->res + (int64_t)t * op : NULL;
-  float bias = j->io->bias ? j->io->bias[m] : 0.0f;
+  dw_plane pl = plane_of(j, t);
+  int64_t m = pl.m, op = pl.op;
+  const float *x = pl.x, *res = pl.res;
+  float *y = pl.y, bias = pl.bias;
   const qi_f32_act *act = &j->p->epi.act;
   if (qi_f32_dwconv3_fuses(act)) {
     qi_f32_dwconv3_plane__avx2(&j->shape, x, j->io->w + m * 3 * g->k[1], bias,

@@ -45,6 +45,24 @@ static inline int act(qi_graph *g, const char *name) {
   return qi_graph_add_tensor(g, name, QI_FLOAT32);
 }
 
+static inline qi_shape shape_of(int rank, const int64_t *d) {
+  qi_shape s = {.rank = rank};
+  for (int i = 0; i < rank; i++) s.d[i] = d[i];
+  return s;
+}
+
+/* A float32 constant of shape s, uniform in [lo, hi). */
+static inline int const_urand(qi_graph *g, const char *name, qi_shape s,
+                              float lo, float hi) {
+  int t = act(g, name);
+  g->tensors[t].shape = s;
+  size_t n = (size_t)qi_shape_numel(&s);
+  float *v = malloc(sizeof(float) * (n ? n : 1));
+  for (size_t i = 0; i < n; i++) v[i] = urand(lo, hi);
+  qi_tensor_set_const(&g->tensors[t], v, sizeof(float) * n);
+  return t;
+}
+
 static inline int input(qi_graph *g, const char *name, qi_shape s) {
   int t = act(g, name);
   g->tensors[t].shape = s;

@@ -42,27 +42,11 @@ enum { T = 17, H = 3, DH = 16, D = H * DH, DFF = 2 * D };
 
 /* ---- graph building ------------------------------------------------------ */
 
-static qi_shape shp(int rank, const int64_t *d) {
-  qi_shape s = {.rank = rank};
-  for (int i = 0; i < rank; i++) s.d[i] = d[i];
-  return s;
-}
-
-static int const_f32(qi_graph *g, const char *name, qi_shape s, float lo,
-                     float hi) {
-  int t = act(g, name);
-  g->tensors[t].shape = s;
-  size_t n = (size_t)qi_shape_numel(&s);
-  float *v = malloc(sizeof(float) * n);
-  for (size_t i = 0; i < n; i++) v[i] = urand(lo, hi);
-  qi_tensor_set_const(&g->tensors[t], v, sizeof(float) * n);
-  return t;
-}
 
 static int const_i64(qi_graph *g, const char *name, int n, const int64_t *v) {
   int t = qi_graph_add_tensor(g, name, QI_INT64);
   int64_t nn = n;
-  g->tensors[t].shape = shp(1, &nn);
+  g->tensors[t].shape = shape_of(1, &nn);
   int64_t *d = malloc(sizeof(int64_t) * (size_t)n);
   memcpy(d, v, sizeof(int64_t) * (size_t)n);
   qi_tensor_set_const(&g->tensors[t], d, sizeof(int64_t) * (size_t)n);
@@ -91,7 +75,7 @@ static int matmul_w(qi_graph *g, const char *name, int x, int64_t k,
   snprintf(wn, sizeof wn, "%s.w", name);
   const int64_t d[] = {k, n};
   float a = sqrtf(3.0f / (float)k);
-  int w = const_f32(g, wn, shp(2, d), -a, a);
+  int w = const_urand(g, wn, shape_of(2, d), -a, a);
   return node(g, name, "MatMul", 2, (int[]){x, w});
 }
 
@@ -100,8 +84,8 @@ static int layernorm(qi_graph *g, const char *name, int x) {
   snprintf(gn, sizeof gn, "%s.g", name);
   snprintf(bn, sizeof bn, "%s.b", name);
   const int64_t d = D;
-  int gm = const_f32(g, gn, shp(1, &d), 0.5f, 1.5f);
-  int bt = const_f32(g, bn, shp(1, &d), -0.2f, 0.2f);
+  int gm = const_urand(g, gn, shape_of(1, &d), 0.5f, 1.5f);
+  int bt = const_urand(g, bn, shape_of(1, &d), -0.2f, 0.2f);
   int y = node(g, name, "LayerNormalization", 3, (int[]){x, gm, bt});
   qi_node_add_attr(&g->nodes[node_index(g, name)], "epsilon", QI_ATTR_FLOAT)
       ->f = 1e-5f;
@@ -145,7 +129,7 @@ static qi_graph *build_block_rank(int rank4) {
   g->opset = 17;
   g_rng = 12345;
   const int64_t xd[] = {1, T, D};
-  int x = input(g, "x", shp(3, xd));
+  int x = input(g, "x", shape_of(3, xd));
   int ln1 = layernorm(g, "ln1", x);
   int q = matmul_w(g, "q", ln1, D, D), k = matmul_w(g, "k", ln1, D, D);
   int v = matmul_w(g, "v", ln1, D, D);
@@ -156,7 +140,7 @@ static qi_graph *build_block_rank(int rank4) {
   int s = node(g, "s", "MatMul", 2, (int[]){qh, kt});
   const int64_t one = 1;
   int c = act(g, "inv_sqrt_dh");
-  g->tensors[c].shape = shp(0, &one);
+  g->tensors[c].shape = shape_of(0, &one);
   float *cv = malloc(sizeof(float));
   *cv = 1.0f / sqrtf((float)DH);
   qi_tensor_set_const(&g->tensors[c], cv, sizeof(float));

@@ -38,22 +38,6 @@ enum { C = 6, H = 5, W = 7, HID = 13 };
 
 /* ---- graph building ------------------------------------------------------ */
 
-static qi_shape shp(int rank, const int64_t *d) {
-  qi_shape s = {.rank = rank};
-  for (int i = 0; i < rank; i++) s.d[i] = d[i];
-  return s;
-}
-
-static int const_f32(qi_graph *g, const char *name, qi_shape s, float lo,
-                     float hi) {
-  int t = act(g, name);
-  g->tensors[t].shape = s;
-  size_t n = (size_t)qi_shape_numel(&s);
-  float *v = malloc(sizeof(float) * n);
-  for (size_t i = 0; i < n; i++) v[i] = urand(lo, hi);
-  qi_tensor_set_const(&g->tensors[t], v, sizeof(float) * n);
-  return t;
-}
 
 static int node_index(qi_graph *g, const char *name) {
   for (int i = 0; i < g->nnodes; i++)
@@ -99,8 +83,8 @@ static int layernorm(qi_graph *g, const char *name, int x, int64_t len) {
   char gn[64], bn[64];
   snprintf(gn, sizeof gn, "%s.g", name);
   snprintf(bn, sizeof bn, "%s.b", name);
-  int gm = const_f32(g, gn, shp(1, &len), 0.5f, 1.5f);
-  int bt = const_f32(g, bn, shp(1, &len), -0.2f, 0.2f);
+  int gm = const_urand(g, gn, shape_of(1, &len), 0.5f, 1.5f);
+  int bt = const_urand(g, bn, shape_of(1, &len), -0.2f, 0.2f);
   int y = node(g, name, "LayerNormalization", 3, (int[]){x, gm, bt});
   qi_node_add_attr(&g->nodes[node_index(g, name)], "epsilon", QI_ATTR_FLOAT)
       ->f = 1e-5f;
@@ -115,8 +99,8 @@ static int linear(qi_graph *g, const char *name, int x, int64_t k,
   snprintf(bn, sizeof bn, "%s.b", name);
   snprintf(mn, sizeof mn, "%s.mm", name);
   float a = sqrtf(3.0f / (float)k);
-  int w = const_f32(g, wn, shp(2, (const int64_t[]){k, n}), -a, a);
-  int b = const_f32(g, bn, shp(1, &n), -0.3f, 0.3f);
+  int w = const_urand(g, wn, shape_of(2, (const int64_t[]){k, n}), -a, a);
+  int b = const_urand(g, bn, shape_of(1, &n), -0.3f, 0.3f);
   int m = node(g, mn, "MatMul", 2, (int[]){x, w});
   return node(g, name, "Add", 2, (int[]){m, b});
 }
@@ -132,8 +116,8 @@ static int depthwise(qi_graph *g, const char *name, int x) {
   char wn[64], bn[64];
   snprintf(wn, sizeof wn, "%s.w", name);
   snprintf(bn, sizeof bn, "%s.b", name);
-  int w = const_f32(g, wn, shp(4, (const int64_t[]){C, 1, 3, 3}), -0.4f, 0.4f);
-  int b = const_f32(g, bn, shp(1, (const int64_t[]){C}), -0.1f, 0.1f);
+  int w = const_urand(g, wn, shape_of(4, (const int64_t[]){C, 1, 3, 3}), -0.4f, 0.4f);
+  int b = const_urand(g, bn, shape_of(1, (const int64_t[]){C}), -0.1f, 0.1f);
   int y = node(g, name, "Conv", 3, (int[]){x, w, b});
   attr_ints(g, name, "pads", 4, (const int64_t[]){1, 1, 1, 1});
   qi_node_add_attr(&g->nodes[node_index(g, name)], "group", QI_ATTR_INT)->i = C;
@@ -144,7 +128,7 @@ static int depthwise(qi_graph *g, const char *name, int x) {
  * Gelu, Linear, back to NCHW, layer scale, residual. */
 static qi_graph *build_block(void) {
   qi_graph *g = graph_new();
-  int x = input(g, "x", shp(4, (const int64_t[]){1, C, H, W}));
+  int x = input(g, "x", shape_of(4, (const int64_t[]){1, C, H, W}));
   int dw = depthwise(g, "dw", x);
   int p1 = to_last(g, "p1", dw);
   int ln = layernorm(g, "ln", p1, C);
@@ -152,7 +136,7 @@ static qi_graph *build_block(void) {
   int ge = node(g, "gelu", "Gelu", 1, (int[]){f1});
   int f2 = linear(g, "f2", ge, HID, C);
   int p2 = to_first(g, "p2", f2);
-  int gm = const_f32(g, "gamma", shp(3, (const int64_t[]){C, 1, 1}), -0.8f,
+  int gm = const_urand(g, "gamma", shape_of(3, (const int64_t[]){C, 1, 1}), -0.8f,
                      0.9f);
   int ls = node(g, "ls", "Mul", 2, (int[]){gm, p2});
   int y = node(g, "y", "Add", 2, (int[]){x, ls});
@@ -170,7 +154,7 @@ static qi_graph *build_block_p1_read_twice(void) {
 /* LayerNorm2d (ConvNeXt's stem and downsampling) before a convolution. */
 static qi_graph *build_layernorm2d(void) {
   qi_graph *g = graph_new();
-  int x = input(g, "x", shp(4, (const int64_t[]){1, C, H, W}));
+  int x = input(g, "x", shape_of(4, (const int64_t[]){1, C, H, W}));
   int p1 = to_last(g, "p1", x);
   int ln = layernorm(g, "ln", p1, C);
   int p2 = to_first(g, "p2", ln);
@@ -183,7 +167,7 @@ static qi_graph *build_layernorm2d(void) {
  * the result read by two nodes. */
 static qi_graph *build_relu_mlp(void) {
   qi_graph *g = graph_new();
-  int x = input(g, "x", shp(4, (const int64_t[]){1, C, H, W}));
+  int x = input(g, "x", shape_of(4, (const int64_t[]){1, C, H, W}));
   int p1 = to_last(g, "p1", x);
   int f1 = linear(g, "f1", p1, C, HID);
   int r = node(g, "relu", "Relu", 1, (int[]){f1});
