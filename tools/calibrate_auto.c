@@ -291,24 +291,32 @@ static qi_status move_for_speed(qi_calibrator *cal, const calib_cli *c, calib_ev
 }
 
 /* When the chosen mix of INT8 and float runs slower than every candidate
- * in its float form (the conversions between scattered float and INT8
- * layers cost more than INT8 saves), the all-float assignment is both
- * faster and more accurate: take it. */
+ * in FP32 (the conversions between scattered float and INT8 layers cost
+ * more than INT8 saves), the all-FP32 assignment is both faster and more
+ * accurate: take it. FP32 throughout, not each layer's faster float form:
+ * a lone FP16 layer pays conversions of its own. */
 static qi_status prefer_all_float(qi_calibrator *cal, const calib_cli *c, calib_eval *e,
                                   calib_layers *l, calib_layer **order, int norder, moved_set *s,
                                   calib_metrics *m, qi_model **final, qi_error *err) {
   int n0 = s->n;
+  qi_precision *keep = malloc(sizeof *keep * (size_t)(n0 > 0 ? n0 : 1));
+  if (!keep) return nomem(err);
+  memcpy(keep, s->prec, sizeof *keep * (size_t)n0);
   for (int k = 0; k < norder; k++)
     if (!order[k]->moved) moved_push(s, order[k]);
-  if (s->n == n0) return QI_OK;
+  for (int k = 0; k < s->n; k++) s->prec[k] = QI_PREC_FP32;
   calib_metrics t;
   qi_model *alt = NULL;
-  CALIB_TRY(try_assignment(cal, c, e, s, &t, &alt, err));
-  if (!(t.ms < m->ms) || !within_budget(c, &t)) {
+  qi_status st = try_assignment(cal, c, e, s, &t, &alt, err);
+  if (st != QI_OK || !(t.ms < m->ms) || !within_budget(c, &t)) {
     qi_model_free(alt);
     s->n = n0;
-    return QI_OK;
+    memcpy(s->prec, keep, sizeof *keep * (size_t)n0);
+    free(keep);
+    return st;
   }
+  free(keep);
+  for (int k = 0; k < s->n; k++) s->layer[k]->float_prec = QI_PREC_FP32;
   for (int k = n0; k < s->n; k++) s->layer[k]->moved = s->layer[k]->moved_all_float = 1;
   qi_model_free(*final);
   *final = alt;

@@ -149,6 +149,12 @@ def calibrate_argv(ctx, model, data, out):
         argv += model.shape_args(1)
     if has_opt(text, "--threads"):   # calibration runs the FP32 model: use the cores
         argv += ["--threads", str(os.cpu_count() or 1)]
+    # The INT8 column times every INT8-capable node in INT8: calibrate's
+    # default would keep output layers float and may fall back to --auto
+    # (random-weight models sit under its 20 dB check); bench_mixed.py
+    # times the default policy on the real models.
+    if has_opt(text, "--precision"):
+        argv += ["--precision", "int8"]
     return argv
 
 
@@ -164,7 +170,7 @@ def qinfer_int8_model(ctx, model):
            "mtime": int(model.path.stat().st_mtime), "data": how,
            "calibrate": file_sha(ctx.calibrate) if ctx.calibrate and
            Path(ctx.calibrate).is_file() else None,
-           "qinfer": ctx.qinfer_sha, "cmd": ctx.int8_cmd, "recipe": 1}
+           "qinfer": ctx.qinfer_sha, "cmd": ctx.int8_cmd, "recipe": 2}  # 2: --precision int8
     old = json.loads(stamp.read_text()) if stamp.is_file() else {}
     if old.get("key") == key and (old.get("skip") or dst.is_file()):
         model.int8_info = old.get("info", {})
