@@ -20,6 +20,7 @@
 
 #include "core/qattn_dispatch.h"
 #include "guard.h"
+#include "dispatch_cases.h"
 #include "qtest.h"
 #include "ref/qattn_ref.h"
 
@@ -202,37 +203,9 @@ static void test_dispatch(qt_state *st) {
   QT_CHECK(st, qi_qattn_config_of(QI_ISA_AVX512VNNI)->layernorm ==
                    qi_u8_layernorm__avx2);
 
-  qi_cpu_features none, all;
-  memset(&none, 0, sizeof none);
-  memset(&all, 1, sizeof all);
-  const qi_qattn_config *cfg = NULL;
-  qi_error err = {0};
-  QT_CHECK(st, qi_qattn_config_choose(&none, NULL, &cfg, &err) == QI_OK);
-  QT_CHECK(st, cfg && cfg->isa == QI_ISA_SCALAR);
-  QT_CHECK(st, qi_qattn_config_choose(&all, "scalar", &cfg, &err) == QI_OK);
-  QT_CHECK(st, cfg && cfg->kernel_isa == QI_ISA_SCALAR);
-  QT_CHECK(st, qi_qattn_config_choose(&none, "avx2", &cfg, &err) ==
-                   QI_ERR_UNSUPPORTED);
-  QT_CHECK(st, cfg && cfg->isa == QI_ISA_SCALAR);
-  QT_CHECK(st, strstr(err.message, "avx2") != NULL);
-  QT_CHECK(st, qi_qattn_config_choose(&all, "sse9", &cfg, &err) ==
-                   QI_ERR_INVALID_ARG);
-  QT_CHECK(st, cfg && cfg->isa == QI_ISA_AVX512VNNI &&
-                   cfg->kernel_isa == QI_ISA_AVX2);
-
-  const char *saved = getenv("QINFER_ISA");
-  char saved_copy[64] = "";
-  if (saved) snprintf(saved_copy, sizeof saved_copy, "%s", saved);
-  setenv("QINFER_ISA", "scalar", 1);
-  QT_CHECK(st, qi_qattn_config_default(&cfg, &err) == QI_OK);
-  QT_CHECK(st, cfg && cfg->softmax == qi_u8_softmax__scalar);
-  unsetenv("QINFER_ISA");
-  QT_CHECK(st, qi_qattn_config_default(&cfg, &err) == QI_OK);
-  QT_CHECK(st, cfg && cfg->isa == qi_cpu_features_best(qi_cpu_features_get()));
-  if (saved)
-    setenv("QINFER_ISA", saved_copy, 1);
-  else
-    unsetenv("QINFER_ISA");
+  DISPATCH_CHOOSE_CHECKS(st, qi_qattn_config, qi_qattn_config_choose);
+  DISPATCH_DEFAULT_CHECKS(st, qi_qattn_config, qi_qattn_config_default,
+                          cfg->softmax == qi_u8_softmax__scalar);
 }
 
 /* ---- MatMul ------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch_cases.h"
 #include "qelt_util.h"
 #include "qlut/qlut.h"
 #include "ref/qelt_ref.h"
@@ -29,40 +30,11 @@ static void test_dispatch(qt_state *st) {
   QT_CHECK(st, qi_qelt_config_of(QI_ISA_SCALAR)->add == qi_u8_add__scalar);
   QT_CHECK(st, qi_qelt_config_of(QI_ISA_AVX2)->add == qi_u8_add__avx2);
 
-  qi_cpu_features none, all;
-  memset(&none, 0, sizeof none);
-  memset(&all, 1, sizeof all);
-  const qi_qelt_config *cfg = NULL;
-  qi_error err = {0};
-  QT_CHECK(st, qi_qelt_config_choose(&none, NULL, &cfg, &err) == QI_OK);
-  QT_CHECK(st, cfg && cfg->isa == QI_ISA_SCALAR);
-  QT_CHECK(st, qi_qelt_config_choose(&all, "scalar", &cfg, &err) == QI_OK);
-  QT_CHECK(st, cfg && cfg->kernel_isa == QI_ISA_SCALAR);
-  QT_CHECK(st, qi_qelt_config_choose(&none, "avx2", &cfg, &err) ==
-                   QI_ERR_UNSUPPORTED);
-  QT_CHECK(st, cfg && cfg->isa == QI_ISA_SCALAR);
-  QT_CHECK(st, strstr(err.message, "avx2") != NULL);
-  QT_CHECK(st, qi_qelt_config_choose(&all, "sse9", &cfg, &err) ==
-                   QI_ERR_INVALID_ARG);
-  QT_CHECK(st, cfg && cfg->isa == QI_ISA_AVX512VNNI &&
-                   cfg->kernel_isa == QI_ISA_AVX2);
-
+  DISPATCH_CHOOSE_CHECKS(st, qi_qelt_config, qi_qelt_config_choose);
   /* QINFER_ISA=scalar forces the portable kernels on this CPU. */
-  const char *saved = getenv("QINFER_ISA");
-  char saved_copy[64] = "";
-  if (saved) snprintf(saved_copy, sizeof saved_copy, "%s", saved);
-  setenv("QINFER_ISA", "scalar", 1);
-  QT_CHECK(st, qi_qelt_config_default(&cfg, &err) == QI_OK);
-  QT_CHECK(st, cfg && cfg->isa == QI_ISA_SCALAR &&
-                   cfg->add == qi_u8_add__scalar &&
-                   cfg->lut == qi_u8_lut__scalar);
-  unsetenv("QINFER_ISA");
-  QT_CHECK(st, qi_qelt_config_default(&cfg, &err) == QI_OK);
-  QT_CHECK(st, cfg && cfg->isa == qi_cpu_features_best(qi_cpu_features_get()));
-  if (saved)
-    setenv("QINFER_ISA", saved_copy, 1);
-  else
-    unsetenv("QINFER_ISA");
+  DISPATCH_DEFAULT_CHECKS(st, qi_qelt_config, qi_qelt_config_default,
+                          cfg->isa == QI_ISA_SCALAR && cfg->add == qi_u8_add__scalar &&
+                              cfg->lut == qi_u8_lut__scalar);
 }
 
 /* ---- Add / Mul: references against float64 ---- */
