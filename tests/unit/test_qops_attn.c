@@ -17,10 +17,10 @@
 #include "graph/graph.h"
 #include "guard.h"
 #include "ops/op.h"
+#include "qops_case.h"
 #include "qtest.h"
 #include "ref/qattn_ref.h"
 
-#define QO_MAX_IN 3
 /* uint8 outputs against float64: one step at most (near rounding ties). */
 #define QO_U8_MAX_STEPS 1
 /* Float outputs against float64, relative (several float32 roundings). */
@@ -67,76 +67,26 @@ static void nhwc_to_nchw_copy(const unsigned char *src, const int64_t *l,
 
 /* ---- one-node graphs --------------------------------------------------- */
 
-typedef struct qo_case {
-  qi_graph *g;
-  int node, out, nin;
-  int in[QO_MAX_IN];
-  qt_guard guard[QO_MAX_IN];
-  void *data[QO_MAX_IN];
-  qi_error err;
-} qo_case;
-
-static void qo_begin(qo_case *c) {
-  memset(c, 0, sizeof *c);
-  c->g = qi_graph_create();
-  c->node = -1;
-}
-
-static void qo_end(qo_case *c) {
-  for (int k = 0; k < c->nin; k++) qt_guard_free(&c->guard[k]);
-  qi_graph_free(c->g);
-}
-
-static qi_shape shape_of(int rank, const int64_t *d) {
-  qi_shape s = {.rank = rank};
-  for (int i = 0; i < rank; i++) s.d[i] = d[i];
-  return s;
-}
-
-static void set_quant(qi_tensor *t, double scale, int zp) {
-  t->quant.has = 1;
-  t->quant.scale = (float)scale;
-  t->quant.zero_point = zp;
-  t->quant.axis = -1;
-}
-
 /* A uint8 input of random bytes, against a guard page. */
-static int qo_u8_input(qo_case *c, int rank, const int64_t *d, double scale,
-                       int zp, rng *r) {
-  char name[16];
-  snprintf(name, sizeof name, "x%d", c->nin);
-  int t = qi_graph_add_tensor(c->g, name, QI_UINT8);
-  c->g->tensors[t].shape = shape_of(rank, d);
-  set_quant(&c->g->tensors[t], scale, zp);
-  size_t n = (size_t)qi_shape_numel(&c->g->tensors[t].shape);
-  uint8_t *p = qt_guard_after(&c->guard[c->nin], n);
+static int qo_u8_input_rand(qo_case *c, int rank, const int64_t *d,
+                            double scale, int zp, rng *r) {
+  uint8_t *p = qo_u8_input(c, rank, d, scale, zp);
+  size_t n = (size_t)qi_shape_numel(&c->g->tensors[c->in[c->nin - 1]].shape);
   for (size_t i = 0; p && i < n; i++) p[i] = (uint8_t)(next_u64(r) >> 56);
-  c->data[c->nin] = p;
-  c->in[c->nin++] = t;
-  return t;
+  return c->in[c->nin - 1];
 }
 
 /* A float32 constant input (LayerNorm scale and B). */
 static int qo_f32_const(qo_case *c, const char *name, int64_t len, double lo,
                         double hi, rng *r) {
   int t = qi_graph_add_tensor(c->g, name, QI_FLOAT32);
-  c->g->tensors[t].shape = shape_of(1, &len);
+  c->g->tensors[t].shape = qo_shape(1, &len);
   float *v = malloc(sizeof(float) * (size_t)len);
   for (int64_t i = 0; i < len; i++) v[i] = (float)(lo + (hi - lo) * unit(r));
   qi_tensor_set_const(&c->g->tensors[t], v, sizeof(float) * (size_t)len);
   c->data[c->nin] = v;
   c->in[c->nin++] = t;
   return t;
-}
-
-static qi_node *qo_node(qo_case *c, const char *op, double sy, int zy) {
-  c->node = qi_graph_add_node(c->g, "node_under_test", op, "qinfer", c->nin, 1);
-  qi_node *n = &c->g->nodes[c->node];
-  for (int k = 0; k < c->nin; k++) n->in[k] = c->in[k];
-  c->out = qi_graph_add_tensor(c->g, "y", QI_UNDEFINED);
-  set_quant(&c->g->tensors[c->out], sy, zy);
-  n->out[0] = c->out;
-  return n;
 }
 
 static qi_node *qo_n(qo_case *c) { return &c->g->nodes[c->node]; }
@@ -248,8 +198,8 @@ static void mm_case_run(qt_state *st, const mm_spec *sp, uint64_t seed) {
     nchw_dims_to_nhwc(sp->a, as);
     nchw_dims_to_nhwc(sp->b, bs);
   }
-  qo_u8_input(&c, r_, as, sa, sp->za, &r);
-  qo_u8_input(&c, r_, bs, sb, sp->zb, &r);
+  qo_u8_input_rand(&c, r_, as, sa, sp->za, &r);
+  qo_u8_input_rand(&c, r_, bs, sb, sp->zb, &r);
   qo_node(&c, "QiQMatMulAct", sy, sp->zy);
   qo_int(&c, "trans_b", sp->trans_b);
   qo_int(&c, "out_f32", sp->out_f32);
@@ -369,31 +319,31 @@ static void test_matmul_act_errors(qt_state *st) {
   qo_case c;
   const int64_t a4[] = {1, 2, 3, 4}, b4[] = {1, 2, 4, 3};
   qo_begin(&c); /* rank 4 is NHWC: [1,2,3,4] is FP32 [1,4,2,3] */
-  qo_u8_input(&c, 4, a4, 0.1, 0, &r);
-  qo_u8_input(&c, 4, b4, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 4, a4, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 4, b4, 0.1, 0, &r);
   qo_node(&c, "QiQMatMulAct", 0.1, 0);
   expect_fail(st, &c, QI_ERR_SHAPE, "NHWC");
   qo_end(&c);
 
   const int64_t a[] = {2, 3, 4}, b[] = {2, 5, 6}, bk[] = {2, 4, 6};
   qo_begin(&c); /* K mismatch */
-  qo_u8_input(&c, 3, a, 0.1, 0, &r);
-  qo_u8_input(&c, 3, b, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 3, a, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 3, b, 0.1, 0, &r);
   qo_node(&c, "QiQMatMulAct", 0.1, 0);
   expect_fail(st, &c, QI_ERR_SHAPE, "[2,5,6]");
   qo_end(&c);
 
   qo_begin(&c); /* no quantization on b */
-  qo_u8_input(&c, 3, a, 0.1, 0, &r);
-  qo_u8_input(&c, 3, bk, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 3, a, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 3, bk, 0.1, 0, &r);
   c.g->tensors[c.in[1]].quant.has = 0;
   qo_node(&c, "QiQMatMulAct", 0.1, 0);
   expect_fail(st, &c, QI_ERR_INVALID_ARG, "x1");
   qo_end(&c);
 
   qo_begin(&c); /* bad attribute */
-  qo_u8_input(&c, 3, a, 0.1, 0, &r);
-  qo_u8_input(&c, 3, bk, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 3, a, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 3, bk, 0.1, 0, &r);
   qo_node(&c, "QiQMatMulAct", 0.1, 0);
   qo_int(&c, "trans_b", 2);
   expect_fail(st, &c, QI_ERR_UNSUPPORTED, "trans_b");
@@ -405,8 +355,8 @@ static void test_matmul_act_errors(qt_state *st) {
                 bkk[] = {1, QI_U8U8_MATMUL_MAX_K + 1, 1};
   int t0 = qi_graph_add_tensor(c.g, "x0", QI_UINT8);
   int t1 = qi_graph_add_tensor(c.g, "x1", QI_UINT8);
-  c.g->tensors[t0].shape = shape_of(3, ak);
-  c.g->tensors[t1].shape = shape_of(3, bkk);
+  c.g->tensors[t0].shape = qo_shape(3, ak);
+  c.g->tensors[t1].shape = qo_shape(3, bkk);
   c.in[0] = t0;
   c.in[1] = t1;
   c.nin = 2;
@@ -421,8 +371,8 @@ static void test_matmul_act_errors(qt_state *st) {
                 bm[] = {1, 1, (int64_t)1 << 30};
   t0 = qi_graph_add_tensor(c.g, "x0", QI_UINT8);
   t1 = qi_graph_add_tensor(c.g, "x1", QI_UINT8);
-  c.g->tensors[t0].shape = shape_of(3, am);
-  c.g->tensors[t1].shape = shape_of(3, bm);
+  c.g->tensors[t0].shape = qo_shape(3, am);
+  c.g->tensors[t1].shape = qo_shape(3, bm);
   c.in[0] = t0;
   c.in[1] = t1;
   c.nin = 2;
@@ -459,7 +409,7 @@ static void sm_case_run(qt_state *st, int rank, const int64_t *d, double sx,
   int64_t sd[6];
   memcpy(sd, d, sizeof(int64_t) * (size_t)rank);
   if (rank == 4) nchw_dims_to_nhwc(d, sd);
-  qo_u8_input(&c, rank, sd, sx, zx, &r);
+  qo_u8_input_rand(&c, rank, sd, sx, zx, &r);
   qo_node(&c, "QiQSoftmax", sy, zy);
   qo_int(&c, "out_f32", out_f32);
   qo_int(&c, "axis", -1);
@@ -531,13 +481,13 @@ static void test_softmax(qt_state *st) {
   rng r = {6};
   qo_case c;
   qo_begin(&c); /* not the last axis */
-  qo_u8_input(&c, 2, odd, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 2, odd, 0.1, 0, &r);
   qo_node(&c, "QiQSoftmax", 1.0 / 256.0, 0);
   qo_int(&c, "axis", 0);
   expect_fail(st, &c, QI_ERR_UNSUPPORTED, "last axis");
   qo_end(&c);
   qo_begin(&c); /* no output quantization */
-  qo_u8_input(&c, 2, odd, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 2, odd, 0.1, 0, &r);
   qo_node(&c, "QiQSoftmax", 1.0 / 256.0, 0);
   c.g->tensors[c.out].quant.has = 0;
   expect_fail(st, &c, QI_ERR_INVALID_ARG, "'y'");
@@ -555,7 +505,7 @@ static void ln_case_run(qt_state *st, int rank, const int64_t *d, double sx,
   int64_t len = d[rank - 1], sd[6];
   memcpy(sd, d, sizeof(int64_t) * (size_t)rank);
   if (rank == 4) nchw_dims_to_nhwc(d, sd);
-  qo_u8_input(&c, rank, sd, sx, zx, &r);
+  qo_u8_input_rand(&c, rank, sd, sx, zx, &r);
   qo_f32_const(&c, "gamma", len, -2.0, 2.0, &r);
   if (has_b) qo_f32_const(&c, "beta", len, -1.0, 1.0, &r);
   qo_node(&c, "QiQLayerNorm", sy, zy);
@@ -634,23 +584,23 @@ static void test_layernorm(qt_state *st) {
   rng r = {8};
   qo_case c;
   qo_begin(&c); /* scale of the wrong length */
-  qo_u8_input(&c, 2, small, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 2, small, 0.1, 0, &r);
   qo_f32_const(&c, "gamma", 6, -1, 1, &r);
   qo_node(&c, "QiQLayerNorm", 0.1, 0);
   expect_fail(st, &c, QI_ERR_SHAPE, "gamma");
   qo_end(&c);
   qo_begin(&c); /* scale not constant */
-  qo_u8_input(&c, 2, small, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 2, small, 0.1, 0, &r);
   int t = qi_graph_add_tensor(c.g, "gamma_act", QI_FLOAT32);
   const int64_t seven = 7;
-  c.g->tensors[t].shape = shape_of(1, &seven);
+  c.g->tensors[t].shape = qo_shape(1, &seven);
   c.in[c.nin++] = t;
   qo_node(&c, "QiQLayerNorm", 0.1, 0);
   expect_fail(st, &c, QI_ERR_UNSUPPORTED, "constants");
   c.nin = 1;
   qo_end(&c);
   qo_begin(&c); /* negative epsilon */
-  qo_u8_input(&c, 2, small, 0.1, 0, &r);
+  qo_u8_input_rand(&c, 2, small, 0.1, 0, &r);
   qo_f32_const(&c, "gamma", 7, -1, 1, &r);
   qo_node(&c, "QiQLayerNorm", 0.1, 0);
   qo_float(&c, "epsilon", -1.0f);

@@ -15,73 +15,23 @@
 
 #include "graph/graph.h"
 #include "ops/op.h"
+#include "qops_case.h"
 #include "qelt_util.h"
 #include "ref/qlut_ref.h"
 #include "ref/qpool_ref.h"
 
-#define QO_MAX_IN 4
 /* Bilinear against a float64 bilinear of the dequantized input: the
  * 11-bit weights and float32 rounding may move the result one step. */
 #define QO_BILINEAR_MAX_STEPS 1
 
 static qi_pool *qo_pool3; /* a 3-thread pool shared by all cases */
 
-typedef struct qo_case {
-  qi_graph *g;
-  int node, out, nin;
-  int in[QO_MAX_IN];
-  qt_guard guard[QO_MAX_IN];
-  uint8_t *data[QO_MAX_IN];
-  qi_error err;
-} qo_case;
-
-static void qo_begin(qo_case *c) {
-  memset(c, 0, sizeof *c);
-  c->g = qi_graph_create();
-  c->node = -1;
-}
-
-static void qo_end(qo_case *c) {
-  for (int k = 0; k < c->nin; k++) qt_guard_free(&c->guard[k]);
-  qi_graph_free(c->g);
-}
-
-static qi_shape qo_shape(int rank, const int64_t *d) {
-  qi_shape s = {.rank = rank};
-  for (int i = 0; i < rank; i++) s.d[i] = d[i];
-  return s;
-}
-
-static void qo_set_quant(qi_tensor *t, double scale, int zp) {
-  t->quant.has = 1;
-  t->quant.scale = (float)scale;
-  t->quant.zero_point = zp;
-}
-
 /* A uint8 input of random bytes (against a guard page). */
 static int qo_input(qo_case *c, int rank, const int64_t *d, double scale,
                     int zp, qe_rng *r) {
-  char name[16];
-  snprintf(name, sizeof name, "x%d", c->nin);
-  int t = qi_graph_add_tensor(c->g, name, QI_UINT8);
-  c->g->tensors[t].shape = qo_shape(rank, d);
-  qo_set_quant(&c->g->tensors[t], scale, zp);
-  size_t n = (size_t)qi_shape_numel(&c->g->tensors[t].shape);
-  c->data[c->nin] = qt_guard_after(&c->guard[c->nin], n);
-  if (c->data[c->nin]) qe_fill(r, c->data[c->nin], n);
-  c->in[c->nin++] = t;
-  return t;
-}
-
-/* The node over all inputs so far, output "y" with the given quant. */
-static qi_node *qo_node(qo_case *c, const char *op, double sy, int zy) {
-  c->node = qi_graph_add_node(c->g, "node_under_test", op, "qinfer", c->nin, 1);
-  qi_node *n = &c->g->nodes[c->node];
-  for (int k = 0; k < c->nin; k++) n->in[k] = c->in[k];
-  c->out = qi_graph_add_tensor(c->g, "y", QI_UNDEFINED);
-  qo_set_quant(&c->g->tensors[c->out], sy, zy);
-  n->out[0] = c->out;
-  return n;
+  uint8_t *p = qo_u8_input(c, rank, d, scale, zp);
+  if (p) qe_fill(r, p, (size_t)qi_shape_numel(&c->g->tensors[c->in[c->nin - 1]].shape));
+  return c->in[c->nin - 1];
 }
 
 static void qo_int(qi_node *n, const char *name, int64_t v) {
@@ -227,8 +177,8 @@ static void binary_case(qt_state *st, const char *op, int ra, const int64_t *da,
                                   qo_q(&c, c.out)->scale, zy, qmin, qmax);
   uint8_t *want = malloc(ny ? ny : 1);
   for (size_t i = 0; i < ny; i++) {
-    uint8_t a = c.data[0][bcast_index(&so, &sa_, i)];
-    uint8_t b = c.data[1][bcast_index(&so, &sb_, i)];
+    uint8_t a = qo_u8(&c, 0)[bcast_index(&so, &sa_, i)];
+    uint8_t b = qo_u8(&c, 1)[bcast_index(&so, &sb_, i)];
     want[i] = mul ? qi_u8_mul_ref(a, b, &p) : qi_u8_add_ref(a, b, &p);
   }
   char label[160], s1[64], s2[64];
@@ -359,7 +309,7 @@ static void concat_case(qt_state *st, const concat_spec *sp, size_t idx) {
     int k = 0;
     while (a >= (size_t)sp->d[k][ax]) a -= (size_t)sp->d[k++][ax];
     const qi_quant *q = qo_q(&c, c.in[k]);
-    uint8_t x = c.data[k][(row * (size_t)sp->d[k][ax] + a) * inner + e];
+    uint8_t x = qo_u8(&c, k)[(row * (size_t)sp->d[k][ax] + a) * inner + e];
     want[y] = qi_u8_requant_entry(x, q->zero_point,
                                   (float)((double)q->scale / (double)sy32), &o);
   }
@@ -484,7 +434,7 @@ static void pool_case(qt_state *st, const pool_spec *sp, size_t idx) {
               count += ih >= -pt && ih < sp->h + pb && iw >= -pl &&
                        iw < sp->w + pr;
               if (ih < 0 || iw < 0 || ih >= sp->h || iw >= sp->w) continue;
-              uint8_t v = c.data[0][((b * (size_t)sp->h + (size_t)ih) *
+              uint8_t v = qo_u8(&c, 0)[((b * (size_t)sp->h + (size_t)ih) *
                                          (size_t)sp->w + (size_t)iw) * C + ch];
               acc += v;
               m = v > m ? v : m;
@@ -657,7 +607,7 @@ static void resize_case(qt_state *st, const resize_spec *sp, size_t idx) {
       for (size_t x = 0; x < OW; x++) {
         double cy = src_coord(sp->coord, y, H, OH, sch);
         double cx = src_coord(sp->coord, x, W, OW, scw);
-        const uint8_t *img = c.data[0] + b * H * W * C;
+        const uint8_t *img = qo_u8(&c, 0) + b * H * W * C;
         uint8_t *out = want + ((b * OH + y) * OW + x) * C;
         if (!sp->bilinear) {
           double fy = cy, fx = cx;
@@ -788,7 +738,7 @@ static void lut_case(qt_state *st, int kind, int has_alpha, float alpha,
                                  zy, qmin, qmax);
   size_t ny = (size_t)qi_shape_numel(qo_in_shape(&c, 0));
   uint8_t *want = malloc(ny);
-  for (size_t i = 0; i < ny; i++) want[i] = qi_u8_lut_ref(c.data[0][i], table);
+  for (size_t i = 0; i < ny; i++) want[i] = qi_u8_lut_ref(qo_u8(&c, 0)[i], table);
   char label[64];
   snprintf(label, sizeof label, "lut act=%d idx=%zu", kind, idx);
   qo_expect(st, &c, want, label);
