@@ -9,6 +9,7 @@
 #include "ops/gemm_f32.h"
 
 #include <limits.h>
+#include <stdlib.h>
 
 #include "fp32/gemv.h"
 
@@ -43,6 +44,42 @@ int qi_f32_gemm_supported(const qi_f32_conv_kernels *kern, int64_t m,
   if (kern->gemm_ukernel == qi_f32_gemm_ukernel_6x16__scalar) return 0;
   /* The B packer indexes columns with int32 offsets. */
   return m > 0 && n > 0 && k > 0 && b_cs > 0 && n <= INT32_MAX / b_cs;
+}
+
+static int64_t panel_cols(int64_t n) {
+  return ceil_div(n, QI_F32_GEMM_NR) * QI_F32_GEMM_NR;
+}
+
+qi_f32_gemm_bpack *qi_f32_gemm_bpack_make(const float *b, int64_t b_rs,
+                                          int64_t b_cs, int64_t k, int64_t n) {
+  qi_f32_conv_kernels kern = qi_f32_conv_kernels_get();
+  if (k <= 0 || n <= 0 || b_cs <= 0 || n > INT32_MAX / b_cs ||
+      k > (int64_t)(SIZE_MAX / sizeof(float)) / panel_cols(n))
+    return NULL;
+  qi_f32_gemm_bpack *bp = malloc(sizeof *bp);
+  if (!bp) return NULL;
+  bp->k = k;
+  bp->n = n;
+  bp->data = aligned_alloc(GM_ALIGN, align_up(sizeof(float) * (size_t)k *
+                                              (size_t)panel_cols(n)));
+  if (!bp->data) {
+    free(bp);
+    return NULL;
+  }
+  int64_t boff[GM_KC];
+  for (int64_t kb = 0; kb < k; kb += GM_KC) {
+    int64_t kc = k - kb < GM_KC ? k - kb : GM_KC;
+    for (int64_t p = 0; p < kc; p++) boff[p] = (kb + p) * b_rs;
+    qi_f32_pack_src src = {b, boff, INT64_MAX / 4, 0, b_cs};
+    kern.pack_b(&src, (size_t)kc, 0, (size_t)n, bp->data + kb * panel_cols(n));
+  }
+  return bp;
+}
+
+void qi_f32_gemm_bpack_free(qi_f32_gemm_bpack *bp) {
+  if (!bp) return;
+  free(bp->data);
+  free(bp);
 }
 
 typedef struct gm_job {
@@ -88,10 +125,17 @@ static void gemm_task(void *arg, size_t task, int thread) {
   int64_t boff[GM_KC];
   for (int64_t kb = 0; kb < g->k; kb += GM_KC) {
     int64_t kc = g->k - kb < GM_KC ? g->k - kb : GM_KC;
-    for (int64_t p = 0; p < kc; p++) boff[p] = (kb + p) * g->b_rs;
-    /* Columns never wrap to a new "row": ow past any column index. */
-    qi_f32_pack_src src = {b, boff, INT64_MAX / 4, 0, g->b_cs};
-    j->kern->pack_b(&src, (size_t)kc, j0, (size_t)nj, bpack);
+    const float *bp;
+    if (g->b_packed) {
+      /* Block (kb, j0) of the prepacked panels (see qi_f32_gemm_bpack). */
+      bp = g->b_packed->data + kb * panel_cols(g->n) + j0 * kc;
+    } else {
+      for (int64_t p = 0; p < kc; p++) boff[p] = (kb + p) * g->b_rs;
+      /* Columns never wrap to a new "row": ow past any column index. */
+      qi_f32_pack_src src = {b, boff, INT64_MAX / 4, 0, g->b_cs};
+      j->kern->pack_b(&src, (size_t)kc, j0, (size_t)nj, bpack);
+      bp = bpack;
+    }
     const int acc = g->accumulate || kb > 0;
     for (int64_t q = i0; q < i1; q += QI_F32_GEMM_MR) {
       j->kern->pack_a(a + kb * g->a_cs, g->a_rs, g->a_cs, g->m, kc, q,
@@ -99,7 +143,7 @@ static void gemm_task(void *arg, size_t task, int thread) {
       int64_t mr = g->m - q < QI_F32_GEMM_MR ? g->m - q : QI_F32_GEMM_MR;
       for (int64_t col = 0; col < nj; col += QI_F32_GEMM_NR) {
         int64_t nr = nj - col < QI_F32_GEMM_NR ? nj - col : QI_F32_GEMM_NR;
-        j->kern->gemm_ukernel((size_t)kc, apack, bpack + col * kc,
+        j->kern->gemm_ukernel((size_t)kc, apack, bp + col * kc,
                               QI_F32_GEMM_NR, c + q * g->n + j0 + col,
                               (size_t)g->n, (size_t)mr, (size_t)nr, acc);
       }

@@ -32,7 +32,27 @@ typedef struct qi_f32_gemm {
   /* Element offsets of A[t] and B[t]; NULL: 0 for every t. */
   void (*offsets)(const void *ctx, int64_t t, int64_t *a_off, int64_t *b_off);
   const void *offsets_ctx;
+  /* B packed ahead by qi_f32_gemm_bpack_make for exactly these k, n and
+   * strides (constant weights), used for every batch; NULL: each task
+   * packs its own B columns on every call. */
+  const struct qi_f32_gemm_bpack *b_packed;
 } qi_f32_gemm;
+
+/* A constant B [k x n] packed once, at model load, in the panels the
+ * driver's tasks would otherwise pack on every run: K blocks of the
+ * driver's KC rows, each a row of ceil(n / 16) panels of kc * 16 floats
+ * (zero past n). Owned by the node's state; immutable once made, so
+ * sessions on any thread share it. */
+typedef struct qi_f32_gemm_bpack {
+  int64_t k, n;
+  float *data;
+} qi_f32_gemm_bpack;
+
+/* Packs B (element (p, j) at b[p * b_rs + j * b_cs]). NULL when out of
+ * memory or the sizes are out of the driver's range. */
+qi_f32_gemm_bpack *qi_f32_gemm_bpack_make(const float *b, int64_t b_rs,
+                                          int64_t b_cs, int64_t k, int64_t n);
+void qi_f32_gemm_bpack_free(qi_f32_gemm_bpack *bp);
 
 /* Whether this driver runs the problem (AVX2 kernels, sizes in range). */
 int qi_f32_gemm_supported(const qi_f32_conv_kernels *kern, int64_t m,

@@ -191,7 +191,7 @@ static qi_status convt_run(const qi_run_ctx *ctx, const qi_node *n,
         if (ours && qi_f32_gemm_supported(&kern, rows, nt, cg, 1)) {
           /* col = W_g^T X_g[:, j0:j0+nt]: A(i, p) = W_g[p][i]. */
           qi_f32_gemm gm = {rows, nt, cg, 1, wg, 1, rows, xg + j0, hw, 1, col,
-                            1.0f, 0, NULL, NULL, NULL, NULL};
+                            1.0f, 0, NULL, NULL, NULL, NULL, NULL};
           qi_f32_gemm_run(ctx->pool, &kern, &gm,
                           (char *)ctx->scratch + col_bytes(p));
         } else {

@@ -4,7 +4,8 @@
  * (shapes [], [N], [1, N], [M, 1], [M, N]). Y is first filled with
  * beta * C, then alpha * op(A) op(B) is accumulated onto it by our GEMM
  * over the pool (gemm_f32.h; OpenBLAS on CPUs without AVX2); the fused
- * activation ("qi_act") follows.
+ * activation ("qi_act") follows. A constant B (the weights) is packed
+ * once at load (prepare).
  */
 #include <cblas.h>
 #include <string.h>
@@ -49,6 +50,32 @@ static qi_status gemm_dims_make(const qi_node *n, const qi_shape *a,
                      n->name, qi_shape_str(c, sc, sizeof sc),
                      (long long)d->m, (long long)d->n);
   }
+  return QI_OK;
+}
+
+static void gemm_free_state(void *state) { qi_f32_gemm_bpack_free(state); }
+
+/* Packs a constant B unless A is a single row (matrix-vector product). */
+static qi_status gemm_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
+  gemm_free_state(n->state);
+  n->state = NULL;
+  const qi_shape *as = qi_in_shape(g, n, 0), *bs = qi_in_shape(g, n, 1);
+  if (!as || !bs || n->in[1] < 0 ||
+      g->tensors[n->in[1]].kind != QI_TK_CONST ||
+      !g->tensors[n->in[1]].data || qi_in_dtype(g, n, 1) != QI_FLOAT32)
+    return QI_OK;
+  gemm_dims d;
+  QI_TRY(gemm_dims_make(n, as, bs, qi_in_shape(g, n, 2), &d, err));
+  const int tb = qi_attr_int(n, "transB", 0) != 0;
+  qi_f32_conv_kernels kern = qi_f32_conv_kernels_get();
+  if (d.m <= 1 || d.k == 0 ||
+      !qi_f32_gemm_supported(&kern, d.m, d.n, d.k, tb ? d.k : 1))
+    return QI_OK;
+  n->state = qi_f32_gemm_bpack_make(g->tensors[n->in[1]].data,
+                                    tb ? 1 : d.n, tb ? d.k : 1, d.k, d.n);
+  if (!n->state)
+    return qi_fail(err, QI_ERR_NOMEM,
+                   "node '%s' (Gemm): out of memory packing B", n->name);
   return QI_OK;
 }
 
@@ -123,9 +150,11 @@ static qi_status gemm_run(const qi_run_ctx *ctx, const qi_node *n,
   if (d.k > 0 && qi_f32_gemm_supported(&kern, d.m, d.n, d.k, tb ? d.k : 1) &&
       ctx->scratch && ctx->scratch_bytes >= qi_f32_gemm_scratch(nth)) {
     qi_epilogue epi = qi_epilogue_make(n);
+    const qi_f32_gemm_bpack *bp = n->state;
+    if (bp && (bp->k != d.k || bp->n != d.n)) bp = NULL;
     qi_f32_gemm gm = {d.m,  d.n, d.k, 1,         a,    ta ? 1 : d.k,
                       ta ? d.m : 1, b, tb ? 1 : d.n, tb ? d.k : 1, y,
-                      alpha, blas_beta != 0.0f, &epi, NULL, NULL, NULL};
+                      alpha, blas_beta != 0.0f, &epi, NULL, NULL, NULL, bp};
     qi_f32_gemm_run(ctx->pool, &kern, &gm, ctx->scratch);
     return QI_OK;
   }
@@ -165,6 +194,8 @@ const qi_op_def qi_op_gemm = {
     .op_type = "Gemm",
     .check = gemm_check,
     .infer = gemm_infer,
+    .prepare = gemm_prepare,
+    .free_state = gemm_free_state,
     .scratch_bytes = gemm_scratch_bytes,
     .run = gemm_run,
     .foldable = 1,

@@ -6,7 +6,8 @@
  * [1, ..., 1, N], added before the fused activation ("qi_act").
  *
  * When B has no batch (the common Linear layer), A's batch folds into M
- * and one GEMM does all. With AVX2, our GEMM (gemm_f32.h) runs every batch
+ * and one GEMM does all; a constant such B is packed once at load
+ * (prepare) instead of by every task of every run. With AVX2, our GEMM (gemm_f32.h) runs every batch
  * over the pool. Otherwise OpenBLAS: every output batch gets its own call;
  * small ones (which OpenBLAS runs on one thread anyway) are spread over the
  * pool, large ones run in turn and OpenBLAS splits each.
@@ -166,6 +167,37 @@ static void mm_offsets(const void *ctx, int64_t t, int64_t *ao, int64_t *bo) {
   *bo = bi * d->k * d->n;
 }
 
+static int b_const(const qi_graph *g, const qi_node *n) {
+  return n->in[1] >= 0 && g->tensors[n->in[1]].kind == QI_TK_CONST &&
+         g->tensors[n->in[1]].data != NULL;
+}
+
+static void mm_free_state(void *state) { qi_f32_gemm_bpack_free(state); }
+
+/* Packs a constant 2-D B for the one-GEMM path; other cases keep no state
+ * (a single output row runs as a matrix-vector product, no packing). */
+static qi_status mm_prepare(const qi_graph *g, qi_node *n, qi_error *err) {
+  mm_free_state(n->state);
+  n->state = NULL;
+  const qi_shape *as = qi_in_shape(g, n, 0), *bs = qi_in_shape(g, n, 1);
+  if (!as || !bs || bs->rank != 2 || !b_const(g, n) ||
+      qi_in_dtype(g, n, 1) != QI_FLOAT32)
+    return QI_OK;
+  mm_dims d;
+  QI_TRY(mm_dims_make(n, as, bs, &d, err));
+  qi_f32_conv_kernels kern = qi_f32_conv_kernels_get();
+  if (d.nbatch * d.m <= 1 ||
+      !qi_f32_gemm_supported(&kern, d.nbatch * d.m, d.n, d.k, 1))
+    return QI_OK;
+  n->state = qi_f32_gemm_bpack_make(g->tensors[n->in[1]].data, d.n, 1, d.k,
+                                    d.n);
+  if (!n->state)
+    return qi_fail(err, QI_ERR_NOMEM,
+                   "node '%s' (MatMul): out of memory packing B [%lld, %lld]",
+                   n->name, (long long)d.k, (long long)d.n);
+  return QI_OK;
+}
+
 static size_t mm_scratch_bytes(const qi_graph *g, const qi_node *n,
                                int nthreads) {
   (void)g;
@@ -213,9 +245,13 @@ static qi_status mm_run(const qi_run_ctx *ctx, const qi_node *n,
   int64_t rows = b_shared && a_full ? d.nbatch * d.m : d.m;
   if (qi_f32_gemm_supported(&kern, rows, d.n, d.k, 1) && ctx->scratch &&
       ctx->scratch_bytes >= qi_f32_gemm_scratch(nth)) {
+    const qi_f32_gemm_bpack *bp = n->state;
+    if (!(b_shared && a_full) || (bp && (bp->k != d.k || bp->n != d.n)))
+      bp = NULL;
     qi_f32_gemm gm = {rows, d.n, d.k, b_shared && a_full ? 1 : d.nbatch,
                       in[0].data, d.k, 1, in[1].data, d.n, 1, y, 1.0f, 0,
-                      &epi, bias, b_shared && a_full ? NULL : mm_offsets, &d};
+                      &epi, bias, b_shared && a_full ? NULL : mm_offsets, &d,
+                      bp};
     qi_f32_gemm_run(ctx->pool, &kern, &gm, ctx->scratch);
     return QI_OK;
   }
@@ -245,6 +281,8 @@ const qi_op_def qi_op_matmul = {
     .op_type = "MatMul",
     .check = mm_check,
     .infer = mm_infer,
+    .prepare = mm_prepare,
+    .free_state = mm_free_state,
     .scratch_bytes = mm_scratch_bytes,
     .run = mm_run,
     .foldable = 1,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conv_test_util.h"
+#include "ops/conv_dispatch.h"
 #include "ops/op.h"
 #include "qtest.h"
 
@@ -133,10 +134,13 @@ static void test_gemm(qt_state *st) {
 
 /* ---- MatMul ------------------------------------------------------------ */
 
-/* bias_rank > 0 adds the fused bias input (shape [1, ..., 1, N]). */
+/* bias_rank > 0 adds the fused bias input (shape [1, ..., 1, N]);
+ * b_const makes B a constant (weights), which a 2-D B with more than one
+ * output row gets packed at prepare (checked through the node's state). */
 static void matmul_check_case_b(qt_state *st, int ra, const int64_t *ad,
                                 int rb, const int64_t *bd, int act,
-                                int bias_rank, qi_pool *pool, uint64_t seed) {
+                                int bias_rank, int b_const, qi_pool *pool,
+                                uint64_t seed) {
   rng r = {seed};
   int64_t an = 1, bn = 1;
   for (int i = 0; i < ra; i++) an *= ad[i];
@@ -184,12 +188,12 @@ static void matmul_check_case_b(qt_state *st, int ra, const int64_t *ad,
       }
   }
   char label[128];
-  snprintf(label, sizeof label, "matmul_ra%d_rb%d_a%lld_b%lld", ra, rb,
-           (long long)an, (long long)bn);
+  snprintf(label, sizeof label, "matmul_ra%d_rb%d_a%lld_b%lld%s", ra, rb,
+           (long long)an, (long long)bn, b_const ? "_bconst" : "");
   qi_graph *g = qi_graph_create();
   int node = qi_graph_add_node(g, label, "MatMul", "", bias ? 3 : 2, 1);
   int t0 = add_tensor(g, "A", ra, ad, NULL, QI_FLOAT32);
-  int t1 = add_tensor(g, "B", rb, bd, NULL, QI_FLOAT32);
+  int t1 = add_tensor(g, "B", rb, bd, b_const ? b : NULL, QI_FLOAT32);
   qi_node *n = &g->nodes[node];
   n->in[0] = t0;
   n->in[1] = t1;
@@ -216,6 +220,12 @@ static void matmul_check_case_b(qt_state *st, int ra, const int64_t *ad,
       double e = rel_err(y, ref, yn);
       QT_CHECKF(st, e <= REL_TOL, "%s: rel err %g", label, e);
     }
+    int ours = qi_f32_conv_kernels_get().gemm_ukernel !=
+               qi_f32_gemm_ukernel_6x16__scalar;
+    int want_packed = ours && b_const && rb == 2 && nbat * M > 1;
+    QT_CHECKF(st, (g->nodes[node].state != NULL) == want_packed,
+              "%s: B %s at prepare", label,
+              want_packed ? "not packed" : "packed");
   }
   qi_graph_free(g);
   free(a);
@@ -228,7 +238,7 @@ static void matmul_check_case_b(qt_state *st, int ra, const int64_t *ad,
 static void matmul_check_case(qt_state *st, int ra, const int64_t *ad,
                               int rb, const int64_t *bd, int act,
                               qi_pool *pool, uint64_t seed) {
-  matmul_check_case_b(st, ra, ad, rb, bd, act, 0, pool, seed);
+  matmul_check_case_b(st, ra, ad, rb, bd, act, 0, 0, pool, seed);
 }
 
 static void test_matmul(qt_state *st) {
@@ -269,9 +279,24 @@ static void test_matmul(qt_state *st) {
       int out_rank = (bra > brb ? bra : brb) + (cs[i].ra > 1) + (cs[i].rb > 1);
       if (br > out_rank) continue; /* a bias may not grow the rank */
       matmul_check_case_b(st, cs[i].ra, cs[i].a, cs[i].rb, cs[i].b,
-                          (int)((i + (size_t)br) % 10), br, i % 2 ? pool : NULL,
-                          800 + i * 3 + (size_t)br);
+                          (int)((i + (size_t)br) % 10), br, 0,
+                          i % 2 ? pool : NULL, 800 + i * 3 + (size_t)br);
     }
+  /* Constant B (weights): every case again, B packed once at prepare where
+   * it is 2-D and there is more than one output row (the one-GEMM path),
+   * with and without the fused bias; plus a channels-last Linear layer
+   * ([1, 7, 7, 96] x [96, 70]: rows past one block, N not a multiple of
+   * 16) and several K blocks (K = 530). Activations are shifted from the
+   * loops above so that Clip, whose small output range makes the error
+   * relative to its output large, falls on a small-K case. */
+  for (size_t i = 0; i < sizeof cs / sizeof *cs; i++)
+    matmul_check_case_b(st, cs[i].ra, cs[i].a, cs[i].rb, cs[i].b,
+                        (int)((i + 5) % 10), cs[i].rb == 2 ? 1 : 0, 1,
+                        i % 2 ? pool : NULL, 900 + i);
+  matmul_check_case_b(st, 4, (int64_t[4]){1, 7, 7, 96}, 2,
+                      (int64_t[2]){96, 70}, QI_ACT_GELU, 1, 1, pool, 950);
+  matmul_check_case_b(st, 3, (int64_t[3]){2, 150, 530}, 2,
+                      (int64_t[2]){530, 33}, QI_ACT_NONE, 0, 1, NULL, 951);
   qi_pool_free(pool);
   qi_graph *g = qi_graph_create();
   int64_t as[3] = {2, 3, 4}, bs[3] = {3, 4, 5};
