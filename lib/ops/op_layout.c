@@ -112,7 +112,8 @@ static qi_status concat_infer(qi_graph *g, qi_node *n, qi_error *err) {
 }
 
 /* out viewed as [outer, sum(d_k * inner)]: each input contributes one
- * contiguous block per outer index. */
+ * contiguous block per outer index. An input the memory plan placed in
+ * the output already (runtime/plan.c) is not copied. */
 static qi_status concat_run(const qi_run_ctx *ctx, const qi_node *n,
                             const qi_buf *in, qi_buf *out) {
   (void)ctx;
@@ -129,6 +130,10 @@ static qi_status concat_run(const qi_run_ctx *ctx, const qi_node *n,
     if (!blk) continue;
     const char *src = in[k].data;
     char *dst = (char *)out[0].data + col;
+    if (outer == 1 && src == dst) {
+      col += blk;
+      continue;
+    }
     for (int64_t o = 0; o < outer; o++)
       memcpy(dst + (size_t)o * out_row, src + (size_t)o * blk, blk);
     col += blk;

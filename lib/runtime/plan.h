@@ -16,7 +16,10 @@ typedef struct qi_plan {
 } qi_plan;
 
 /* Lifetimes run from the producing node (graph inputs: before node 0) to
- * the last reading node (graph outputs: the end). First-fit by offset. */
+ * the last reading node (graph outputs: the end). First-fit by offset.
+ * The inputs of a Concat along its outermost non-unit axis are placed
+ * inside its output where they can be (see plan.c), so that their
+ * producers write the result in place and Concat copies nothing. */
 qi_status qi_plan_build(const qi_graph *g, qi_plan *plan, qi_error *err);
 void qi_plan_free(qi_plan *plan);
 
