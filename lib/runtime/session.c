@@ -1,5 +1,6 @@
 /* qi_session: a memory plan, an arena, a thread pool and the run loop. */
 #include <cblas.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,9 @@ struct qi_session {
   qi_pool *pool;
   int profile;
   qi_node_profile *prof;
+  /* Per run: the caller's buffer standing in for a graph input or output
+   * tensor (NULL: the arena). Read and written in place, no copies. */
+  void **bound;
 };
 
 qi_session_options qi_session_options_default(void) {
@@ -81,7 +85,9 @@ qi_status qi_session_create(const qi_model *model,
   }
   s->scratch = s->scratch_bytes ? alloc_aligned(s->scratch_bytes) : NULL;
   s->prof = calloc(((size_t)g->nnodes + 1), sizeof *s->prof);
-  if (!s->arena || !s->pool || (s->scratch_bytes && !s->scratch) || !s->prof) {
+  s->bound = calloc(((size_t)g->ntensors + 1), sizeof *s->bound);
+  if (!s->arena || !s->pool || (s->scratch_bytes && !s->scratch) || !s->prof ||
+      !s->bound) {
     st = qi_fail(err, QI_ERR_NOMEM,
                  "cannot allocate the session (arena %zu bytes, scratch %zu)",
                  s->plan.arena_bytes, s->scratch_bytes);
@@ -110,6 +116,7 @@ void qi_session_free(qi_session *s) {
   free(s->scratch);
   qi_pool_free(s->pool);
   free(s->prof);
+  free(s->bound);
   free(s);
 }
 
@@ -120,7 +127,42 @@ size_t qi_session_arena_bytes(const qi_session *s) {
 static void *tensor_data(const qi_session *s, int t) {
   const qi_tensor *tt = &s->model->g->tensors[t];
   if (tt->kind == QI_TK_CONST) return tt->data;
+  if (s->bound[t]) return s->bound[t];
   return s->arena + s->plan.offset[t];
+}
+
+static size_t tensor_bytes(const qi_tensor *t) {
+  return (size_t)qi_shape_numel(&t->shape) * qi_dtype_size(t->dtype);
+}
+
+static int ranges_meet(const void *a, size_t na, const void *b, size_t nb) {
+  uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+  return x < y + nb && y < x + na;
+}
+
+static void unbind_all(qi_session *s) {
+  const qi_graph *g = s->model->g;
+  for (int i = 0; i < g->ninputs; i++) s->bound[g->inputs[i]] = NULL;
+  for (int i = 0; i < g->noutputs; i++) s->bound[g->outputs[i]] = NULL;
+}
+
+/* Output i is written straight into the caller's buffer unless the tensor
+ * is a graph input or constant, already stands for another buffer, or the
+ * buffer overlaps an input buffer (which the run still reads). */
+static void bind_output(qi_session *s, const qi_binding *b, int t,
+                        const qi_binding *inputs, int num_inputs) {
+  const qi_graph *g = s->model->g;
+  const qi_tensor *tt = &g->tensors[t];
+  if (tt->kind == QI_TK_CONST || s->bound[t] ||
+      s->plan.offset[t] == QI_NO_OFFSET)
+    return;
+  for (int i = 0; i < g->ninputs; i++)
+    if (g->inputs[i] == t) return;
+  size_t n = tensor_bytes(tt);
+  for (int i = 0; i < num_inputs; i++)
+    if (ranges_meet(b->data, n, inputs[i].data, inputs[i].size_bytes))
+      return;
+  s->bound[t] = b->data;
 }
 
 static int find_index(const qi_graph *g, const int *list, int n,
@@ -223,6 +265,7 @@ static qi_status run_impl(qi_session *s, const qi_binding *inputs,
   const qi_graph *g = s->model->g;
   char *bound = calloc(((size_t)g->ninputs + 1), 1);
   if (!bound) return qi_fail(err, QI_ERR_NOMEM, "out of memory");
+  unbind_all(s);
   qi_status st = QI_OK;
   for (int i = 0; i < num_inputs && st == QI_OK; i++) {
     const qi_binding *b = &inputs[i];
@@ -237,8 +280,7 @@ static qi_status run_impl(qi_session *s, const qi_binding *inputs,
     if (st != QI_OK) break;
     bound[idx] = 1;
     if (s->plan.offset[g->inputs[idx]] != QI_NO_OFFSET)
-      memcpy(tensor_data(s, g->inputs[idx]), b->data,
-             (size_t)qi_shape_numel(&t->shape) * qi_dtype_size(t->dtype));
+      s->bound[g->inputs[idx]] = b->data;
   }
   for (int i = 0; i < g->ninputs && st == QI_OK; i++)
     if (!bound[i])
@@ -255,6 +297,11 @@ static qi_status run_impl(qi_session *s, const qi_binding *inputs,
       st = check_binding(&g->tensors[g->outputs[idx]], b, "output", err);
   }
   if (st != QI_OK) return st;
+  for (int i = 0; i < num_outputs; i++)
+    bind_output(s, &outputs[i],
+                g->outputs[find_index(g, g->outputs, g->noutputs,
+                                      outputs[i].name)],
+                inputs, num_inputs);
   for (int i = 0; i < g->ninputs; i++)
     QI_TRY(show_tensor(s, g->inputs[i], cb, user, err));
 
@@ -277,18 +324,28 @@ static qi_status run_impl(qi_session *s, const qi_binding *inputs,
   for (int i = 0; i < num_outputs; i++) {
     int idx = find_index(g, g->outputs, g->noutputs, outputs[i].name);
     int t = g->outputs[idx];
-    const qi_tensor *tt = &g->tensors[t];
-    memcpy(outputs[i].data, tensor_data(s, t),
-           (size_t)qi_shape_numel(&tt->shape) * qi_dtype_size(tt->dtype));
+    const void *src = tensor_data(s, t);
+    if (src != outputs[i].data)
+      memcpy(outputs[i].data, src, tensor_bytes(&g->tensors[t]));
   }
   return QI_OK;
+}
+
+static qi_status run_bound(qi_session *s, const qi_binding *inputs,
+                           int num_inputs, qi_binding *outputs,
+                           int num_outputs, qi_tensor_callback cb, void *user,
+                           qi_error *err) {
+  qi_status st =
+      run_impl(s, inputs, num_inputs, outputs, num_outputs, cb, user, err);
+  if (s) unbind_all(s);
+  return st;
 }
 
 qi_status qi_session_run(qi_session *s, const qi_binding *inputs,
                          int num_inputs, qi_binding *outputs, int num_outputs,
                          qi_error *err) {
-  return run_impl(s, inputs, num_inputs, outputs, num_outputs, NULL, NULL,
-                  err);
+  return run_bound(s, inputs, num_inputs, outputs, num_outputs, NULL, NULL,
+                   err);
 }
 
 qi_status qi_session_run_inspect(qi_session *s, const qi_binding *inputs,
@@ -296,7 +353,8 @@ qi_status qi_session_run_inspect(qi_session *s, const qi_binding *inputs,
                                  int num_outputs, qi_tensor_callback cb,
                                  void *user, qi_error *err) {
   if (!cb) return qi_fail(err, QI_ERR_INVALID_ARG, "tensor callback is NULL");
-  return run_impl(s, inputs, num_inputs, outputs, num_outputs, cb, user, err);
+  return run_bound(s, inputs, num_inputs, outputs, num_outputs, cb, user,
+                   err);
 }
 
 qi_status qi_session_profile(const qi_session *s,
