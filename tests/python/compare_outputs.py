@@ -13,7 +13,11 @@ Reports, in float64:
     top-1        with --top1: argmax along --axis (default the last axis, the
                  class axis of a (1, classes) output; use --axis 1 for NCHW
                  segmentation logits) must agree at a fraction >= --top1-min
-                 of the positions (default all of them)
+                 of the positions (default all of them). A position where
+                 the reference's two best values lie within the error the
+                 check allows (top-1 minus top-2 <= max-rel * max|ref|) is a
+                 tie: either class is right there, and it is counted and
+                 reported as one, not as a disagreement.
 
 The last line is PASS or FAIL with the reason; the exit status is 0 on
 pass, 1 on a failed comparison, 2 on bad usage or an unreadable file.
@@ -49,19 +53,23 @@ def top2_gap(ref, axis):
     return top[0] - top[1]
 
 
-def top1_report(ref, got, axis):
-    """(agreeing positions, all positions, smallest gap, largest gap where they differ).
+def top1_report(ref, got, axis, tie_abs=0.0):
+    """(agreeing positions, ties among the rest, all positions, smallest gap,
+    largest gap where they differ).
 
-    Gaps are ref's top-1 minus top-2 value, as a fraction of ref's range:
+    A differing position is a tie when ref's top-1 minus top-2 value there
+    is at most tie_abs. Gaps are reported as a fraction of ref's range:
     they tell whether the disagreements are near ties or real errors.
     """
     agree = np.argmax(ref, axis=axis) == np.argmax(got, axis=axis)
     if ref.shape[axis] < 2:
-        return int(agree.sum()), int(agree.size), None, None
+        return int(agree.sum()), 0, int(agree.size), None, None
+    gap_abs = top2_gap(ref, axis)
+    ties = int(np.count_nonzero(~agree & (gap_abs <= tie_abs)))
     span = float(np.max(ref) - np.min(ref))
-    gap = top2_gap(ref, axis) / (span if span > 0 else 1.0)
+    gap = gap_abs / (span if span > 0 else 1.0)
     worst = float(np.max(gap[~agree])) if not agree.all() else None
-    return int(agree.sum()), int(agree.size), float(np.min(gap)), worst
+    return int(agree.sum()), ties, int(agree.size), float(np.min(gap)), worst
 
 
 def compare(ref, got, max_rel=DEFAULT_MAX_REL, top1=False, axis=-1, top1_min=1.0):
@@ -84,17 +92,21 @@ def compare(ref, got, max_rel=DEFAULT_MAX_REL, top1=False, axis=-1, top1_min=1.0
     if top1:
         if ref.ndim == 0 or not -ref.ndim <= axis < ref.ndim:
             return False, lines, "--axis %d is out of range for shape %s" % (axis, ref.shape)
-        agree, total, margin, worst = top1_report(ref, got, axis)
+        ref_max = float(np.max(np.abs(ref.astype(np.float64))))
+        agree, ties, total, margin, worst = top1_report(ref, got, axis, max_rel * ref_max)
         line = "top1         %d/%d agree (%.2f%%, need %.2f%%)" % (
             agree, total, 100.0 * agree / total, 100.0 * top1_min)
+        if ties:
+            line += ", %d more differ at ties (ref top-2 gap <= max-rel * max|ref|)" % ties
         if margin is not None:
             line += ", smallest ref top-2 gap %.3g of its range" % margin
         if worst is not None:
             line += ", largest where they differ %.3g" % worst
         lines.append(line)
-        top1_ok = agree >= top1_min * total
-        verdict += ", top-1 agrees at %d/%d%s" % (
-            agree, total, "" if top1_ok else " < %.2f%% required" % (100.0 * top1_min))
+        top1_ok = agree + ties >= top1_min * total
+        verdict += ", top-1 agrees at %d/%d%s%s" % (
+            agree, total, " (+%d ties)" % ties if ties else "",
+            "" if top1_ok else " < %.2f%% required" % (100.0 * top1_min))
         ok = ok and top1_ok
     return ok, lines, verdict
 
