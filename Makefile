@@ -68,7 +68,7 @@ ISA_avxvnni := -mavx2 -mfma -mf16c -mavxvnni
 ISA_avx512vnni := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 isa_flags = $(strip $(foreach i,avx512vnni avxvnni avx2 f16c,$(if $(filter %-$(i).c,$(1)),$(ISA_$(i)))))
 
-.PHONY: all lib tools examples tests test bench bench-kernels demo accuracy install clean deps cuda-tests
+.PHONY: all lib tools examples tests test bench bench-kernels bench-callgrind demo accuracy install clean deps cuda-tests
 all: $(LIB) $(TOOLS) $(EXAMPLES)
 lib: $(LIB)
 tools: $(TOOLS)
@@ -144,6 +144,11 @@ bench: deps all $(BENCH_BIN)
 
 bench-kernels: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do $$b; done
+
+# Instruction counts (valgrind callgrind) of INT8 convolutions, qinfer
+# against oneDNN: immune to other load; about 10 s per layer.
+bench-callgrind: all $(BUILD)/bench/bench_qconv
+	@python3 tests/bench/bench_callgrind.py --bin $(BUILD)/bench/bench_qconv
 
 # FP32 vs INT8 on the real models (docs/accuracy.md); ~6 minutes (--auto: ~13).
 accuracy: all deps
