@@ -6,9 +6,10 @@ machine cannot disturb (wall-clock ratios here move by 10-20% between runs).
     bench_callgrind.py --bin build/bench/bench_qconv [--only TEXT]...
 
 For each layer, bench_qconv runs once under callgrind with collection on
-only inside its `qinfer_call` and `dnnl_call` wrappers (--reps 1: one
-warm-up and one timed call per thread count, 1 and 2, so four calls of
-each). The inclusive instruction counts (Ir) of the two wrappers give
+only inside its `qinfer_call` and `dnnl_call` wrappers (--reps 1
+--exact-reps: one warm-up and one timed call per thread count, 1 and 2,
+so four calls of each). MACs are counted dense (padding taps included:
+both libraries compute them). The inclusive instruction counts (Ir) of the two wrappers give
 instructions per MAC for each library and their ratio; below 1, qinfer
 executes fewer instructions. Instruction counts are not time: they ignore
 memory stalls and how many instructions retire per cycle (vpmaddwd and
@@ -53,7 +54,7 @@ def run_layer(binary, name, macs, workdir):
     out = Path(workdir) / ("cg.%d.out" % abs(hash(name)))
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s" % out,
            "--toggle-collect=qinfer_call", "--toggle-collect=dnnl_call",
-           str(binary), "--reps", "1", "--only", name]
+           str(binary), "--reps", "1", "--exact-reps", "--only", name]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         return {"name": name, "error": "valgrind exit %d: %s" % (
@@ -77,7 +78,7 @@ def main(argv=None):
         return 0
     layers = [(n, m) for n, m in LAYERS if not args.only or any(o in n for o in args.only)]
     print("callgrind instruction counts, %d calls of each library per layer "
-          "(bench_qconv --reps 1, 1 and 2 threads)" % CALLS)
+          "(bench_qconv --reps 1 --exact-reps, 1 and 2 threads)" % CALLS)
     print("%-28s %14s %14s %10s %10s %7s  %s" % (
         "layer", "qinfer Ir", "oneDNN Ir", "qi Ir/MAC", "dnnl Ir/MAC", "ratio", "oneDNN impl"))
     bad = 0

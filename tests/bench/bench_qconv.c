@@ -353,7 +353,7 @@ static int reps_for(int64_t macs, int base) {
 }
 
 int main(int argc, char **argv) {
-  int reps = 7, use_dnnl = 1, no_zp = 0;
+  int reps = 7, use_dnnl = 1, no_zp = 0, exact_reps = 0;
   const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--reps") && i + 1 < argc)
@@ -364,12 +364,14 @@ int main(int argc, char **argv) {
       use_dnnl = 0;
     else if (!strcmp(argv[i], "--onednn-no-zp"))
       no_zp = 1;
+    else if (!strcmp(argv[i], "--exact-reps")) /* no scaling by size */
+      exact_reps = 1;
     else if (!strcmp(argv[i], "--only") && i + 1 < argc)
       only = argv[++i];
     else {
       fprintf(stderr,
-              "usage: %s [--reps N] [--isa NAME] [--no-onednn] "
-              "[--onednn-no-zp] [--only TEXT]\n",
+              "usage: %s [--reps N] [--exact-reps] [--isa NAME] "
+              "[--no-onednn] [--onednn-no-zp] [--only TEXT]\n",
               argv[0]);
       return 2;
     }
@@ -418,7 +420,7 @@ int main(int argc, char **argv) {
       bytes += (double)qi_u8s8_dwconv_packed_bytes(
           (size_t)l.p.c_in, (size_t)(l.p.kh * l.p.kw),
           strstr(isa, "avx") ? 2 : 1);
-    int r = reps_for(l.macs, reps);
+    int r = exact_reps ? reps : reps_for(l.macs, reps);
     for (int th = 1; th <= 2; th++) {
       /* oneDNN sizes its thread split when the primitive is made: make it
        * under the thread count it is timed with. */
