@@ -16,6 +16,9 @@
  * processes falls on both alike.
  * --onednn-no-zp gives oneDNN a zero input zero point instead (its faster
  * path; the result then differs from qinfer's, the work does not).
+ * Depthwise rows also give their GB/s as a share of one core's measured
+ * read bandwidth from L2 and from DRAM (mem_bw.h; two-thread rows against
+ * twice the one-core L2 figure, two L2s, and the one-core DRAM figure).
  * Usage: bench_qconv [--reps N] [--isa NAME] [--no-onednn] [--onednn-no-zp]
  *                    [--only TEXT] */
 #include <dlfcn.h>
@@ -28,6 +31,7 @@
 
 #include "core/pool.h"
 #include "core/qconv.h"
+#include "mem_bw.h"
 
 typedef struct shape {
   const char *what;
@@ -396,9 +400,23 @@ int main(int argc, char **argv) {
          use_dnnl && !dnnl.omp_set_num_threads
              ? "; oneDNN thread count not settable (no OpenMP symbol)"
              : "");
-  printf("%-28s %3s %-9s %9s %8s %7s | %9s %8s %6s  %s\n", "layer", "thr",
-         "kernel", "ms", "GMAC/s", "GB/s", "oneDNN ms", "GMAC/s", "ratio",
-         "oneDNN impl");
+  int any_dw = 0;
+  for (size_t i = 0; i < NSHAPES; i++)
+    if (k_shapes[i].groups > 1 && (!only || strstr(k_shapes[i].what, only)))
+      any_dw = 1;
+  double bw_l2 = 0, bw_dram = 0;
+  uint64_t bw_sink = 0;
+  if (any_dw) {
+    bw_l2 = qi_bw_read_gbs(QI_BW_L2_BYTES, &bw_sink);
+    bw_dram = qi_bw_read_gbs(QI_BW_DRAM_BYTES, &bw_sink);
+    printf("read bandwidth of one core: L2 (%zu KiB) %.1f GB/s, DRAM "
+           "(%zu MiB) %.1f GB/s%s\n",
+           QI_BW_L2_BYTES >> 10, bw_l2, QI_BW_DRAM_BYTES >> 20, bw_dram,
+           bw_sink == 1 ? " " : "");
+  }
+  printf("%-28s %3s %-9s %9s %8s %18s | %9s %8s %6s  %s\n", "layer", "thr",
+         "kernel", "ms", "GMAC/s", "GB/s %L2 %DRAM", "oneDNN ms", "GMAC/s",
+         "ratio", "oneDNN impl");
   for (size_t i = 0; i < NSHAPES; i++) {
     const shape *s = &k_shapes[i];
     if (only && !strstr(s->what, only)) continue;
@@ -432,14 +450,19 @@ int main(int argc, char **argv) {
       if (qinfer_run_make(&q, &l, pk, th == 1 ? NULL : pool2))
         time_pair(&q, &dnnl, have_dnnl ? &dc : NULL, r, &ms, &dms);
       free(q.scratch);
-      char gbs[16] = "";
+      char gbs[40] = "";
       if (ms <= 0) {
         printf("%-28s %3d qinfer run failed\n", s->what, th);
         if (use_dnnl) dnnl_conv_free(&dnnl, &dc);
         continue;
       }
-      if (dw) snprintf(gbs, sizeof gbs, "%7.2f", bytes / ms * 1e-6);
-      printf("%-28s %3d %-9s %9.3f %8.2f %7s | ", s->what, th, isa, ms,
+      if (dw) {
+        double g = bytes / ms * 1e-6;
+        snprintf(gbs, sizeof gbs, "%7.2f %4.0f%% %4.0f%%", g,
+                 bw_l2 > 0 ? 100.0 * g / (bw_l2 * th) : 0.0,
+                 bw_dram > 0 ? 100.0 * g / bw_dram : 0.0);
+      }
+      printf("%-28s %3d %-9s %9.3f %8.2f %18s | ", s->what, th, isa, ms,
              (double)l.macs / ms * 1e-6, gbs);
       if (dms > 0)
         printf("%9.3f %8.2f %6.2f  %s, %s\n", dms,
