@@ -105,8 +105,10 @@ static void plan_im2col(const qi_qconv_packed *w, int nthreads,
   pl->spt = qconv_div_up(pl->strips, nt);
   pl->nt = qconv_div_up(pl->strips, pl->spt);
   pl->tile_bytes = qconv_round(pl->mc * pl->k, QCONV_ALIGN);
+  /* The widened tile keeps slack for the fused im2col's last stores. */
   pl->slice_bytes =
-      pl->tile_bytes + qconv_round(pl->mc * widened, QCONV_ALIGN);
+      pl->tile_bytes + qconv_round(pl->mc * widened, QCONV_ALIGN) +
+      (widened ? QI_QCONV_U16_SLACK : 0);
 }
 
 size_t qi_qconv_im2col_workspace(const qi_qconv_packed *w, int nthreads) {
@@ -120,6 +122,7 @@ typedef struct im2col_job {
   const qconv_io *io;
   im2col_plan pl;
   unsigned char *scratch;
+  int fused_u16; /* im2col writes the AVX2 kernel's widened rows itself */
 } im2col_job;
 
 static void im2col_task(void *arg, size_t task, int thread) {
@@ -134,14 +137,23 @@ static void im2col_task(void *arg, size_t task, int thread) {
   const size_t rows = pl->m - m0 < pl->mc ? pl->m - m0 : pl->mc;
 
   unsigned char *tile = j->scratch + (size_t)thread * pl->slice_bytes;
-  qi_qconv_im2col_rows(&j->w->p, io->x, io->x_stride, (int64_t)g,
-                       (int64_t)m0, rows, tile, k);
   const unsigned char *a = tile;
   size_t lda = k;
-  if (cfg->apack) {
-    cfg->apack(rows, k, tile, k, tile + pl->tile_bytes);
+  if (j->fused_u16) {
     a = tile + pl->tile_bytes;
     lda = qi_u8s8_gemm_apack_stride(k);
+    qi_qconv_im2col_rows_u16__avx2(&j->w->p, io->x, io->x_stride, (int64_t)g,
+                                   (int64_t)m0, rows,
+                                   (uint16_t *)(tile + pl->tile_bytes),
+                                   lda / sizeof(uint16_t));
+  } else {
+    qi_qconv_im2col_rows(&j->w->p, io->x, io->x_stride, (int64_t)g,
+                         (int64_t)m0, rows, tile, k);
+    if (cfg->apack) {
+      cfg->apack(rows, k, tile, k, tile + pl->tile_bytes);
+      a = tile + pl->tile_bytes;
+      lda = qi_u8s8_gemm_apack_stride(k);
+    }
   }
 
   const qi_qgemm_packed *gw = &j->w->gemm[g];
@@ -169,6 +181,8 @@ void qi_qconv_run_im2col(const qi_qconv_packed *w, const qconv_io *io,
   j.io = io;
   plan_im2col(w, qi_pool_size(pool), &j.pl);
   j.scratch = scratch;
+  j.fused_u16 = w->gemm_cfg->apack == qi_u8s8_gemm_apack_u16__avx2 &&
+                qi_qconv_im2col_u16_ok(&w->p, io->x_stride);
   qi_pool_run(pool, im2col_task, &j,
               (size_t)w->p.groups * j.pl.mt * j.pl.nt);
 }

@@ -57,6 +57,18 @@ void qi_qconv_im2col_rows(const qi_u8s8_conv_params *p, const uint8_t *x,
                           size_t x_stride, int64_t group, int64_t m0,
                           size_t rows, uint8_t *tile, size_t ldt);
 
+/* qconv_im2col_u16-avx2.c: the im2col rows already widened for the AVX2
+ * kernel (qi_u8s8_gemm_apack_u16__avx2's layout, ld uint16 per row), for
+ * layers qi_qconv_im2col_u16_ok accepts (contiguous kernel rows of at most
+ * QI_QCONV_U16_MAX_ROW bytes). Writes up to QI_QCONV_U16_SLACK bytes past
+ * the last row. Needs AVX2. */
+enum { QI_QCONV_U16_MAX_ROW = 32, QI_QCONV_U16_SLACK = 64 };
+int qi_qconv_im2col_u16_ok(const qi_u8s8_conv_params *p, size_t x_stride);
+void qi_qconv_im2col_rows_u16__avx2(const qi_u8s8_conv_params *p,
+                                    const uint8_t *x, size_t x_stride,
+                                    int64_t group, int64_t m0, size_t rows,
+                                    uint16_t *dst, size_t ld);
+
 qi_status qi_qconv_pack_dw(qi_qconv_packed *w, const int8_t *wts,
                         const int32_t *bias, const float *mult,
                         qi_error *err);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "core/cpu_features.h"
+#include "core/qconv_internal.h"
 #include "qconv_cases.h"
 #include "qtest.h"
 
@@ -214,6 +215,74 @@ static void test_im2col_rows(qt_state *st) {
   QT_CHECK(st, t1[0] == 101 && t1[1] == 104 && t1[2] == 110 && t1[3] == 113);
 }
 
+/* The fused im2col of the AVX2 path writes exactly the rows that im2col
+ * then widening would, on stem-like layers whose kernel rows are short
+ * contiguous runs, with the input ending at a guard page (the last pixel's
+ * kernel rows cannot be read with a whole vector) and the widened tile
+ * followed only by the documented slack, also against a guard page. */
+static void test_im2col_u16(qt_state *st) {
+  if (!qi_cpu_features_have(qi_cpu_features_get(), QI_ISA_AVX2)) {
+    QT_CHECKF(st, 1, "no AVX2: the fused path is never taken");
+    return;
+  }
+  /* N H W Cin Cout KH KW SH SW DH DW PT PL PB PR G */
+  static const qv_shape shapes[] = {
+      {1, 9, 11, 3, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},  /* mbv2 stem */
+      {1, 13, 12, 3, 4, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1}, /* resnet stem */
+      {2, 5, 6, 3, 4, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1},   /* no padding */
+      {1, 7, 7, 5, 4, 3, 3, 1, 1, 2, 1, 2, 1, 0, 2, 1},   /* 15-byte rows */
+      {1, 6, 9, 1, 4, 5, 5, 1, 3, 1, 1, 2, 0, 1, 4, 1},   /* 1 channel */
+      {1, 6, 8, 4, 4, 2, 8, 1, 1, 1, 1, 0, 3, 1, 0, 1},   /* 32-byte rows */
+      {1, 4, 4, 2, 4, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1},   /* pads > kernel */
+  };
+  for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+    qi_u8s8_conv_params p = qv_params(&shapes[i], (int32_t)((17 + 40 * i) & 255));
+    if (qi_u8s8_conv_derive(&p) != NULL) {
+      QT_CHECKF(st, 0, "shape %zu invalid", i);
+      continue;
+    }
+    const size_t cin = (size_t)p.c_in;
+    QT_CHECK(st, qi_qconv_im2col_u16_ok(&p, cin));
+    const size_t xbytes = (size_t)(p.n * p.h * p.w) * cin;
+    qt_guard gx = {0}, gt = {0};
+    uint8_t *x = qt_guard_after(&gx, xbytes);
+    for (size_t t = 0; t < xbytes; t++) x[t] = (uint8_t)(t * 37 + i);
+    const size_t m = (size_t)(p.n * p.out_h * p.out_w);
+    const size_t k = (size_t)qi_u8s8_conv_k(&p);
+    const size_t ld = qi_u8s8_gemm_apack_stride(k) / sizeof(uint16_t);
+    uint8_t *rows8 = malloc(m * k);
+    uint16_t *want = malloc(m * ld * sizeof(uint16_t));
+    qi_qconv_im2col_rows(&p, x, cin, 0, 0, m, rows8, k);
+    qi_u8s8_gemm_apack_u16__avx2(m, k, rows8, k, want);
+    /* All rows at once, then from a pixel in the middle to the end. */
+    for (size_t m0 = 0; m0 < m; m0 += m / 2 + 1) {
+      size_t rows = m - m0;
+      uint16_t *got = qt_guard_after(
+          &gt, rows * ld * sizeof(uint16_t) + QI_QCONV_U16_SLACK);
+      qi_qconv_im2col_rows_u16__avx2(&p, x, cin, 0, (int64_t)m0, rows, got,
+                                     ld);
+      QT_CHECKF(st,
+                memcmp(got, want + m0 * ld, rows * ld * sizeof(uint16_t)) ==
+                    0,
+                "shape %zu from row %zu: fused rows differ", i, m0);
+      qt_guard_free(&gt);
+    }
+    free(rows8);
+    free(want);
+    qt_guard_free(&gx);
+  }
+  /* Not taken: strided pixels, dilated columns, long kernel rows. */
+  qv_shape s = {1, 6, 6, 3, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  qi_u8s8_conv_params p = qv_params(&s, 0);
+  QT_CHECK(st, qi_u8s8_conv_derive(&p) == NULL);
+  QT_CHECK(st, !qi_qconv_im2col_u16_ok(&p, 4));
+  p.dil_w = 2;
+  QT_CHECK(st, !qi_qconv_im2col_u16_ok(&p, 3));
+  p.dil_w = 1;
+  p.c_in = 11;
+  QT_CHECK(st, !qi_qconv_im2col_u16_ok(&p, 11));
+}
+
 static void test_errors(qt_state *st) {
   qv_shape s = {1, 4, 4, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
   qi_u8s8_conv_params p = qv_params(&s, 7);
@@ -299,6 +368,7 @@ int main(void) {
   }
   QT_RUN(&st, test_derive);
   QT_RUN(&st, test_im2col_rows);
+  QT_RUN(&st, test_im2col_u16);
   QT_RUN(&st, test_errors);
   QT_RUN(&st, test_residual_in_place);
   QT_RUN(&st, test_scalar);
