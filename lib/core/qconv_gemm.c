@@ -45,12 +45,19 @@ qi_status qi_qconv_pack_gemm(qi_qconv_packed *w, const int8_t *wts,
     return qi_fail(err, QI_ERR_NOMEM, "qconv pack: out of memory");
   }
   for (int64_t g = 0; g < p->groups; g++) {
-    /* rows[co][t*cg_in + ci] = w[g*cg_out + co][ci][t], t = ky*kw + kx */
+    /* rows[co][t*cg_in + ci] = w[g*cg_out + co][ci][t], t = ky*kw + kx:
+     * a copy for 1x1 kernels, else written in order (reads stride taps). */
     const int8_t *wg = wts + g * cg_out * k;
-    for (int64_t co = 0; co < cg_out; co++)
-      for (int64_t ci = 0; ci < cg_in; ci++)
-        for (int64_t t = 0; t < taps; t++)
-          rows[co * k + t * cg_in + ci] = wg[(co * cg_in + ci) * taps + t];
+    if (taps == 1) {
+      memcpy(rows, wg, (size_t)(cg_out * k));
+    } else {
+      for (int64_t co = 0; co < cg_out; co++) {
+        int8_t *dst = rows + co * k;
+        const int8_t *src = wg + co * k;
+        for (int64_t t = 0; t < taps; t++, dst += cg_in)
+          for (int64_t ci = 0; ci < cg_in; ci++) dst[ci] = src[ci * taps + t];
+      }
+    }
     const int32_t *bias_g = bias ? bias + g * cg_out : NULL;
     qi_status s = qi_qgemm_pack(
         w->gemm_cfg, cg_out, k, rows, (size_t)k, bias_g, p->za,
