@@ -222,7 +222,8 @@ static int cmp_prof(const void *a, const void *b) {
   return (x < y) - (x > y);
 }
 
-static int cmd_bench(const cli *c, qi_model *m) {
+/* load_ms: the time main took to load the model (qi_model_load_file). */
+static int cmd_bench(const cli *c, qi_model *m, double load_ms) {
   int nin = qi_model_num_inputs(m), nout = qi_model_num_outputs(m);
   if (nin > MAX_ARGS || nout > MAX_ARGS) return 1;
   qi_binding in[MAX_ARGS];
@@ -247,10 +248,12 @@ static int cmd_bench(const cli *c, qi_model *m) {
   qi_error e;
   int rc = 0;
   double *t = calloc((size_t)c->runs, sizeof *t);
+  double t_create = now_ms();
   if (qi_session_create(m, &so, &s, &e) != QI_OK) {
     fprintf(stderr, "qinfer: %s\n", e.message);
     rc = 1;
   }
+  double session_ms = now_ms() - t_create;
   for (int r = 0; rc == 0 && r < c->warmup + c->runs; r++) {
     double t0 = now_ms();
     if (qi_session_run(s, in, nin, out, nout, &e) != QI_OK) {
@@ -268,6 +271,7 @@ static int cmd_bench(const cli *c, qi_model *m) {
     printf("throughput %.2f inferences/s (batch %lld)\n", 1e3 * (double)batch / med,
            (long long)batch);
     printf("arena_bytes %zu\n", qi_session_arena_bytes(s));
+    printf("load_ms %.3f model %.3f session %.3f\n", load_ms + session_ms, load_ms, session_ms);
   }
   if (rc == 0 && c->profile) {
     const qi_node_profile *p;
@@ -379,10 +383,12 @@ int main(int argc, char **argv) {
   int known = !strcmp(c.cmd, "run") || !strcmp(c.cmd, "bench") || !strcmp(c.cmd, "inspect") ||
               !strcmp(c.cmd, "eval") || !strcmp(c.cmd, "convert");
   if (!known) return usage();
+  double t_load = now_ms();
   qi_model *m = load(&c);
   if (!m) return 1;
+  double load_ms = now_ms() - t_load;
   int rc = !strcmp(c.cmd, "run")     ? cmd_run(&c, m)
-           : !strcmp(c.cmd, "bench") ? cmd_bench(&c, m)
+           : !strcmp(c.cmd, "bench") ? cmd_bench(&c, m, load_ms)
            : !strcmp(c.cmd, "eval")  ? cmd_eval(&c, m)
            : !strcmp(c.cmd, "convert") ? cmd_convert(&c, m)
                                      : cmd_inspect(&c, m);

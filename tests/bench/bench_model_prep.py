@@ -1,6 +1,8 @@
 """Model preparation for bench_models.py: which models, their MAC counts,
 batch-8 copies checked against batch 1, and ONNX Runtime's INT8 models
-(qinfer's are made in bench_int8_prep.py).
+(qinfer's are made in bench_int8_prep.py); also the run-memory probe
+(run_memory_qinfer, run_memory_ort: peak RSS growth over RUN_MEMORY_RUNS
+inferences after load, each engine in a fresh process).
 
 Everything made here is cached in .cache/bench next to a JSON stamp of what
 it was made from (source size and mtime, ORT version, qinfer binary hash),
@@ -12,7 +14,9 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -481,3 +485,200 @@ def ort_int8_model(ctx, model, calib, batched=False):
     if skip:
         raise Skip(skip)
     return dst
+
+
+# --------------------------------------------------------------------------
+# Run memory: how much the resident set grows from "model loaded, session
+# created" to "RUN_MEMORY_RUNS inferences done" (1 thread, batch 1): the
+# activation memory an engine really touches (arena, scratch, its allocator's
+# caches), measured alike for both engines, each in a fresh process.
+#
+# The peak (VmHWM) is reset to the current RSS at the "after load" point by
+# writing 5 to /proc/PID/clear_refs, so a transient peak while loading (the
+# parsed file, unpacked weights) cannot hide the growth: growth = VmHWM after
+# the runs - VmRSS after load. Where clear_refs cannot be written the method
+# is "hwm": VmHWM after the runs - VmHWM after load (an underestimate when
+# loading peaked above what the runs need). qinfer's "after load" point is
+# the entry of its first qi_session_run, reached under gdb (a breakpoint,
+# deleted once hit, so the runs are not slowed); without gdb, the "hwm" method
+# from outside: peak RSS of `qinfer inspect` (load + session) against that of
+# `qinfer bench --runs RUN_MEMORY_RUNS` (both from wait4).
+
+RUN_MEMORY_RUNS = 10
+RUN_MEMORY_TIMEOUT_S = 180
+
+GDB_SCRIPT = r"""
+import gdb, json
+def status(pid):
+    d = {}
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            k, _, v = ln.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                d[k] = int(v.split()[0]) * 1024
+    return d
+out = {}
+try:
+    for c in ("set pagination off", "set confirm off", "set startup-with-shell off",
+              "set debuginfod enabled off"):
+        try:
+            gdb.execute(c)
+        except gdb.error:
+            pass
+    gdb.execute("break qi_session_run")
+    gdb.execute("run", to_string=True)
+    pid = gdb.selected_inferior().pid
+    if not pid:
+        raise RuntimeError("qinfer exited before its first run")
+    try:
+        gdb.execute("call (int) malloc_trim(0)", to_string=True)
+        out["trimmed"] = True
+    except gdb.error:
+        out["trimmed"] = False
+    out["load"] = status(pid)
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        out["method"] = "clear_refs"
+    except OSError:
+        out["method"] = "hwm"
+    out["reset"] = status(pid)
+    gdb.execute("delete")
+    gdb.execute("break qi_session_free")
+    gdb.execute("continue", to_string=True)
+    if not gdb.selected_inferior().pid:
+        raise RuntimeError("qinfer exited before qi_session_free")
+    out["runs"] = status(pid)
+    gdb.execute("delete")
+    gdb.execute("continue", to_string=True)
+except Exception as e:
+    out["error"] = str(e).strip().splitlines()[-1][:160] if str(e).strip() else repr(e)
+print("RUN_MEMORY_JSON " + json.dumps(out))
+"""
+
+
+def memory_result(load, reset, runs, method, **extra):
+    """The record of one probe: growth from after load to after the runs."""
+    base = reset["VmRSS"] if method == "clear_refs" else load["VmHWM"]
+    return dict(extra, growth_bytes=max(0, runs["VmHWM"] - base), method=method,
+                rss_after_load=load["VmRSS"], hwm_during_load=load["VmHWM"],
+                hwm_after_runs=runs["VmHWM"], runs=RUN_MEMORY_RUNS)
+
+
+def child_maxrss(cmd, env):
+    """(returncode, stdout+stderr, peak RSS bytes from wait4) of a command."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    out = p.stdout.read().decode(errors="replace")
+    _, st, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(st)
+    return p.returncode, out, ru.ru_maxrss * 1024
+
+
+def run_memory_qinfer(ctx, path, shape_args):
+    """Run-memory record of `qinfer bench PATH --threads 1` (see above)."""
+    t0 = time.perf_counter()
+    cmd = [str(ctx.qinfer), "bench", str(path), "--threads", "1", "--warmup", "0",
+           "--runs", str(RUN_MEMORY_RUNS)] + list(shape_args)
+    gdb = shutil.which("gdb")
+    if gdb:
+        with tempfile.NamedTemporaryFile("w", suffix=".py", dir=ctx.cache) as f:
+            f.write(GDB_SCRIPT)
+            f.flush()
+            env = dict(ctx.env, DEBUGINFOD_URLS="")
+            try:
+                r = subprocess.run([gdb, "-q", "-nx", "-batch", "-x", f.name, "--args"] + cmd,
+                                   capture_output=True, text=True, env=env,
+                                   timeout=RUN_MEMORY_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                return {"skip": "gdb probe timed out after %d s" % RUN_MEMORY_TIMEOUT_S}
+        m = re.search(r"^RUN_MEMORY_JSON (.*)$", r.stdout, re.M)
+        got = json.loads(m.group(1)) if m else {"error": (r.stderr or r.stdout).strip()[-160:]}
+        if "error" not in got:
+            return memory_result(got["load"], got["reset"], got["runs"], got["method"],
+                                 probe="gdb", trimmed=got["trimmed"],
+                                 wall_s=round(time.perf_counter() - t0, 2))
+        why = "gdb probe failed (%s)" % got["error"]
+    else:
+        why = "gdb not installed"
+    # Fallback from outside: peak RSS of load + session alone vs with the runs.
+    inspect = [str(ctx.qinfer), "inspect", str(path), "--threads", "1"] + list(shape_args)
+    rc1, out1, load_peak = child_maxrss(inspect, ctx.env)
+    rc2, out2, runs_peak = child_maxrss(cmd, ctx.env)
+    if rc1 or rc2:
+        return {"skip": "qinfer: " + (out1 if rc1 else out2).strip()[-120:]}
+    return dict(memory_result({"VmRSS": load_peak, "VmHWM": load_peak}, None,
+                              {"VmHWM": runs_peak}, "hwm", probe="wait4", note=why,
+                              wall_s=round(time.perf_counter() - t0, 2)),
+                rss_after_load=None)
+
+
+def run_memory_ort(ctx, model, path):
+    """Run-memory record of ONNX Runtime (1 intra-op thread) on PATH, in a
+    fresh Python process (this module's __main__)."""
+    t0 = time.perf_counter()
+    cmd = [sys.executable, str(Path(__file__).resolve()), "ort-run-memory", str(path)]
+    cmd += ["%s=%s" % (n, "x".join(map(str, model.shape(n, 1)))) for n in model.inputs]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=ctx.env,
+                           timeout=RUN_MEMORY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"skip": "ORT probe timed out after %d s" % RUN_MEMORY_TIMEOUT_S}
+    m = re.search(r"^RUN_MEMORY_JSON (.*)$", r.stdout, re.M)
+    if r.returncode != 0 or not m:
+        return {"skip": "ORT probe: " + (r.stderr or r.stdout).strip()[-120:]}
+    got = json.loads(m.group(1))
+    if "error" in got:
+        return {"skip": "ORT: " + got["error"]}
+    return memory_result(got["load"], got["reset"], got["runs"], got["method"],
+                         probe="python", trimmed=got["trimmed"],
+                         wall_s=round(time.perf_counter() - t0, 2))
+
+
+def ort_run_memory_child(path, shapes):
+    """In the child: session (1 thread) and inputs, then VmRSS/VmHWM, reset,
+    RUN_MEMORY_RUNS runs, VmHWM. Prints RUN_MEMORY_JSON {...}."""
+    def status():
+        d = {}
+        with open("/proc/self/status") as f:
+            for ln in f:
+                k, _, v = ln.partition(":")
+                if k in ("VmRSS", "VmHWM"):
+                    d[k] = int(v.split()[0]) * 1024
+        return d
+    out = {}
+    try:
+        import onnxruntime
+        onnxruntime.set_default_logger_severity(4)
+        sess = ort_session(path, 1)
+        rng = np.random.default_rng(1)
+        feed = {n: rng.uniform(-0.5, 0.5, s).astype(np.float32) for n, s in shapes.items()}
+        try:
+            import ctypes
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            out["trimmed"] = True
+        except (OSError, AttributeError):
+            out["trimmed"] = False
+        out["load"] = status()
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            out["method"] = "clear_refs"
+        except OSError:
+            out["method"] = "hwm"
+        out["reset"] = status()
+        for _ in range(RUN_MEMORY_RUNS):
+            sess.run(None, feed)
+        out["runs"] = status()
+    except Exception as e:
+        out["error"] = ort_error(e)
+    print("RUN_MEMORY_JSON " + json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "ort-run-memory":
+        ort_run_memory_child(sys.argv[2], {
+            a.rpartition("=")[0]: tuple(int(x) for x in a.rpartition("=")[2].split("x"))
+            for a in sys.argv[3:]})
+    else:
+        sys.exit("usage: bench_model_prep.py ort-run-memory MODEL NAME=D0xD1x... "
+                 "(the child of bench_models.py's run-memory probe)")

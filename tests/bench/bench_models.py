@@ -3,6 +3,7 @@
 
     bench_models.py --qinfer tools/qinfer --out build/bench [--quick | --full]
                     [--int8] [--models a,b] [--threads 1,2] [--variants v1,v2]
+                    [--run-memory off|fp32|all] [--qgemm-bench build/bench/bench_qgemm]
     bench_models.py --report build/bench/models.json --out DIR   (tables again)
 
 Modes: standard (the default, `make bench`): STANDARD_MODELS, qinfer FP32
@@ -28,6 +29,26 @@ more than DISTURBED_SPREAD trigger one more round of B blocks; a row still
 spread after it is marked '~'. Batch-8 throughput uses copies of the models
 with a symbolic batch (see batched_copy) and runs at the highest thread
 count.
+
+Also reported, beside the latency (table "Load time and run memory"):
+  - load: `qinfer bench` prints `load_ms TOTAL model MS session MS`, the time
+    of qi_model_load_file (FP32 from the .onnx, INT8 from the .qnf) and
+    qi_session_create in that process; the figure is the median over the
+    processes of a variant's blocks, shown beside the ratio load / one
+    inference (the variant's median latency); ORT's InferenceSession creation
+    time likewise.
+  - run memory (--run-memory; standard mode: fp32, ~20 s for its 7 models on
+    2 cores; --full: all; --quick: off): peak RSS growth from "loaded, session
+    created" to "RUN_MEMORY_RUNS inferences done", 1 thread, batch 1, each
+    engine in a fresh process (qinfer under gdb, stopped at its first
+    qi_session_run; ORT in a child Python): malloc_trim, VmHWM reset through
+    /proc/PID/clear_refs, then VmHWM after the runs - VmRSS at the reset.
+    See bench_model_prep.run_memory_qinfer for the fallbacks.
+  - INT8 % of peak (with --int8): model GMAC / qinfer INT8 median latency,
+    over thr x the one-core peak GMAC/s of the instruction of the INT8 path
+    qinfer dispatches to (QINFER_ISA, else the best the CPU has: vpdpbusd zmm,
+    vpdpbusd ymm or vpmaddwd ymm), from `bench_qgemm --peak-only` (best of
+    PEAK_TRIES runs, ~1 s), else the peaks in a kernels.txt.
 
 Adding a variant is one function decorated with @variant: it gets the
 context, the model, the thread count and the batch, and returns a runner
@@ -57,29 +78,33 @@ from bench_int8_prep import (CALIB_COUNT, calib_inputs, ort_int8_error,  # noqa:
 from bench_model_prep import (BATCH, BATCH_ROW_REL_L2, QUICK_MODELS,  # noqa: E402
                               REAL_MODELS, STANDARD_MODELS, ZOO_MODELS, Skip, cached_batched,
                               cached_macs, check_qinfer_batched, find_models, ort_error,
-                              ort_fp32_path, ort_int8_model, ort_session, random_feed)
+                              ort_fp32_path, ort_int8_model, ort_session, random_feed,
+                              RUN_MEMORY_RUNS, run_memory_ort, run_memory_qinfer)
 
 from bench_load import cpu_description, cpu_snapshot, git, others_cores  # noqa: E402
-from bench_report import (DISTURBED_SPREAD, MAIN, QUIET_CORES, fmt_ms,  # noqa: E402
-                          row_others, speedup, write_report)
+from bench_report import (DISTURBED_SPREAD, MAIN, MIB, PEAK_INSTRUCTIONS,  # noqa: E402
+                          QUIET_CORES, fmt_ms, row_others, speedup, write_report)
 
 ROOT = Path(__file__).resolve().parents[2]
+# bench_qgemm --peak-only runs for the "INT8 % of peak" column (~0.4 s each).
+PEAK_TRIES = 3
 
 # Settings per mode; options given on the command line win.
 PRESETS = {
     "quick": {"models": QUICK_MODELS, "variants": ["qinfer_fp32", "ort_fp32"],
               "batch8": False, "target_s": 0.4, "blocks": 2, "min_runs": 4, "max_runs": 6,
-              "profile_worst": 1, "quiet_wait": 0, "remeasure_s": 0},
+              "profile_worst": 1, "quiet_wait": 0, "remeasure_s": 0, "run_memory": "off"},
     # make bench: ~3.5 min of models on 2 quiet cores with INT8, ~7 under load.
     "standard": {"models": STANDARD_MODELS,
                  "variants": ["qinfer_fp32", "ort_fp32", "ort_fp32_nospin"],
                  "batch8": False, "target_s": 2.5, "blocks": 5, "min_runs": 10,
-                 "max_runs": 40, "profile_worst": 2, "quiet_wait": 30, "remeasure_s": 45},
+                 "max_runs": 40, "profile_worst": 2, "quiet_wait": 30, "remeasure_s": 45,
+                 "run_memory": "fp32"},
     "full": {"models": ZOO_MODELS + list(REAL_MODELS),
              "variants": ["qinfer_fp32", "qinfer_fp32_blas_alt", "ort_fp32", "ort_fp32_nospin",
                           "ort_int8"],
              "batch8": True, "target_s": 1.5, "blocks": 5, "min_runs": 9, "max_runs": 40,
-             "profile_worst": 3, "quiet_wait": 120, "remeasure_s": 300},
+             "profile_worst": 3, "quiet_wait": 120, "remeasure_s": 300, "run_memory": "all"},
 }
 
 
@@ -100,6 +125,7 @@ class QinferCli:
         self.cmd += list(shape_args) + list(extra)
         self.env = env
         self.info = {}
+        self.loads = []   # [total, model, session] ms of each process
 
     def block(self, warmup, runs):
         cmd = self.cmd + ["--warmup", str(max(1, warmup)), "--runs", str(runs)]
@@ -108,11 +134,17 @@ class QinferCli:
             raise Skip("qinfer: " + (r.stderr or r.stdout).strip().splitlines()[-1][:120])
         lat = re.search(r"latency_ms median ([\d.]+) p90 ([\d.]+) min ([\d.]+)", r.stdout)
         arena = re.search(r"arena_bytes (\d+)", r.stdout)
+        load = re.search(r"^load_ms ([\d.]+) model ([\d.]+) session ([\d.]+)", r.stdout, re.M)
         raw = re.search(r"^times_ms (.*)$", r.stdout, re.M)   # if qinfer ever prints them
         if not lat:
             raise Skip("qinfer bench printed no latency line")
         if arena:
             self.info["arena_bytes"] = int(arena.group(1))
+        if load:   # one figure per process: the median over the blocks
+            self.loads.append([float(x) for x in load.groups()])
+            for i, k in enumerate(("load_ms", "load_model_ms", "load_session_ms")):
+                self.info[k] = statistics.median(x[i] for x in self.loads)
+            self.info["load_n"] = len(self.loads)
         if raw:
             return block_stats([float(x) for x in raw.group(1).split()])
         return {"median": float(lat.group(1)), "p90": float(lat.group(2)),
@@ -128,7 +160,9 @@ class OrtRunner:
     def __init__(self, path, feed, threads, spin=True):
         import onnxruntime as ort
         try:
+            t0 = time.perf_counter()
             self.sess = ort_session(path, threads, spin)
+            load_ms = (time.perf_counter() - t0) * 1e3
             outs = self.sess.run(None, feed)
         except Exception as e:
             raise Skip("ORT: " + ort_error(e))
@@ -140,7 +174,7 @@ class OrtRunner:
             v = ort.OrtValue.ortvalue_from_numpy(np.empty_like(arr))
             self.keep.append(v)
             self.bind.bind_ortvalue_output(o.name, v)
-        self.info = {}
+        self.info = {"load_ms": load_ms, "load_n": 1}
 
     def block(self, warmup, runs):
         for _ in range(warmup):
@@ -380,6 +414,77 @@ def machine_info(ctx):
             "qinfer_rev": git(ROOT, "rev-parse", "HEAD"), "qinfer_sha256": ctx.qinfer_sha}
 
 
+def parse_peaks(text):
+    """{isa: one-core GMAC/s} from bench_qgemm's '# instruction peaks' lines."""
+    got = {}
+    for isa, instr in PEAK_INSTRUCTIONS:
+        m = re.search(r"^%s: ([\d.]+) GMAC/s" % re.escape(instr), text, re.M)
+        if m:
+            got[isa] = float(m.group(1))
+    return got
+
+
+def instruction_peak(ctx, args):
+    """One-core peak GMAC/s of the instruction that qinfer's INT8 GEMM is
+    built on for the path it dispatches to (QINFER_ISA if set, else the best
+    the CPU has): `bench_qgemm --peak-only`, best of PEAK_TRIES runs after
+    waiting for quiet. A peak is only ever lowered by other processes, so a
+    higher figure in a kernels.txt of this same CPU (--out's, else
+    build/bench's) wins; without bench_qgemm --peak-only that file alone."""
+    found = []   # (peaks, where)
+    exe = args.qgemm_bench
+    if exe and exe.is_file():
+        wait_quiet(ctx)
+        snap, peaks = cpu_snapshot(), {}
+        for _ in range(PEAK_TRIES):
+            r = subprocess.run([str(exe), "--peak-only"], capture_output=True, text=True,
+                               timeout=120)
+            if r.returncode != 0:
+                break
+            for isa, g in parse_peaks(r.stdout).items():
+                peaks[isa] = max(g, peaks.get(isa, 0.0))
+        if peaks:
+            found.append((peaks, "measured by `%s --peak-only`, best of %d runs, other "
+                          "processes using %.2f cores meanwhile" % (
+                              exe, PEAK_TRIES, others_cores(snap, cpu_snapshot()))))
+    cpu_line = "CPU: %s;" % cpu_description()
+    for kt in dict.fromkeys([args.out / "kernels.txt", ROOT / "build/bench/kernels.txt"]):
+        text = kt.read_text() if kt.is_file() else ""
+        if cpu_line in text and parse_peaks(text):
+            found.append((parse_peaks(text), "read from %s (%s), an earlier make "
+                          "bench-kernels run on this CPU" % (kt, next(
+                              (ln[6:] for ln in text.splitlines() if ln.startswith("date: ")),
+                              "undated"))))
+            break
+    if not found:
+        return {"skip": "no instruction peak: %s lacks --peak-only (make bench-kernels "
+                "builds it) and no kernels.txt of this CPU has one" % exe}
+    want = ctx.env.get("QINFER_ISA")
+    isa = want if want else next(i for i, _ in PEAK_INSTRUCTIONS if i in found[0][0])
+    if not any(isa in p for p, _ in found):
+        return {"skip": "QINFER_ISA=%s: no instruction peak for that path" % want}
+    peaks, source = max(found, key=lambda f: f[0].get(isa, 0.0))
+    return {"isa": isa, "instruction": dict(PEAK_INSTRUCTIONS)[isa],
+            "gmacs_1core": peaks[isa], "source": source,
+            "candidates": [{"gmacs_1core": p.get(isa), "source": w} for p, w in found]}
+
+
+def run_memory(ctx, model, keys, mode):
+    """Peak RSS growth over the runs (1 thread, batch 1), each engine in a
+    fresh process: qinfer FP32, ORT FP32 and, with mode "all" and --int8,
+    qinfer INT8."""
+    out = {"qinfer_fp32": run_memory_qinfer(ctx, model.path, model.shape_args(1))}
+    if "qinfer_int8" in keys and mode == "all":
+        try:
+            qnf = qinfer_int8_model(ctx, model)
+        except Skip as e:
+            out["qinfer_int8"] = {"skip": str(e)}
+        else:
+            out["qinfer_int8"] = run_memory_qinfer(ctx, qnf, model.shape_args(1))
+    out["ort_fp32"] = run_memory_ort(ctx, model, ort_fp32_path(ctx, model))
+    return out
+
+
 # --------------------------------------------------------------------------
 
 class Context:
@@ -446,6 +551,15 @@ def parse_args(argv):
     ap.add_argument("--quiet-wait", type=float,
                     help="seconds in all to wait for other processes to go quiet")
     ap.add_argument("--profile-worst", type=int, help="per-node profile of the N worst speedups")
+    ap.add_argument("--run-memory", choices=("off", "fp32", "all"),
+                    help="peak RSS growth over %d runs after load, 1 thread, each engine "
+                    "in a fresh process: fp32 = qinfer and ORT on the .onnx (standard "
+                    "mode's default, ~20 s for its 7 models), all = also qinfer INT8 "
+                    "from the .qnf with --int8 (--full's default); off in --quick"
+                    % RUN_MEMORY_RUNS)
+    ap.add_argument("--qgemm-bench", type=Path,
+                    help="bench_qgemm, for the INT8 instruction peak (default: beside "
+                    "--qinfer, else build/bench/bench_qgemm)")
     ap.add_argument("--report", type=Path, help="rewrite tables from a models.json")
     args = ap.parse_args(argv)
     preset = PRESETS["quick" if args.quick else "full" if args.full else "standard"]
@@ -461,6 +575,9 @@ def parse_args(argv):
         ap.error("unknown variant(s) %s; known: %s" % (", ".join(unknown), ", ".join(VARIANTS)))
     args.keys = keys
     args.thread_list = [int(t) for t in args.threads.split(",")]
+    if args.qgemm_bench is None:
+        near = Path(args.qinfer).resolve().parent / "bench_qgemm"
+        args.qgemm_bench = near if near.is_file() else ROOT / "build/bench/bench_qgemm"
     return args
 
 
@@ -507,6 +624,11 @@ def main(argv=None):
           % (len(models), ",".join(keys), args.threads, data["machine"]["openblas_coretype"]),
           flush=True)
     prepare_int8(ctx, models, keys, args.batch8)
+    if "qinfer_int8" in keys:
+        data["peak"] = instruction_peak(ctx, args)
+        print("bench: INT8 peak: %s" % (data["peak"].get("skip") or "%s %.1f GMAC/s per core (%s)"
+              % (data["peak"]["instruction"], data["peak"]["gmacs_1core"],
+                 data["peak"]["source"])), flush=True)
     for m in models:
         cached_macs(ctx, m)
         ort_fp32_path(ctx, m)   # sets m.note where ORT gets a modified copy
@@ -530,6 +652,15 @@ def main(argv=None):
                     "%s %s" % (k, "n/a (%s)" % v["skip"] if "skip" in v else
                                "%.1f img/s" % (1e3 * BATCH / v["median"]))
                     for k, v in tb.items())), flush=True)
+        if args.run_memory != "off":
+            t0 = time.perf_counter()
+            mem = entry["memory"] = run_memory(ctx, m, keys, args.run_memory)
+            data["run_memory_s"] = data.get("run_memory_s", 0.0) + time.perf_counter() - t0
+            print("  [%4.0fs] %-22s run memory MiB (1 thread, %d runs): %s" % (
+                time.perf_counter() - t_start, m.name, RUN_MEMORY_RUNS, "  ".join(
+                    "%s %s" % (k, "n/a (%s)" % v["skip"] if "skip" in v else
+                               "%.1f" % (v["growth_bytes"] / MIB)) for k, v in mem.items())),
+                  flush=True)
         data["models"].append(entry)
         data["wall_s"] = time.perf_counter() - t_start   # partial results survive a kill
         (args.out / "models.json").write_text(json.dumps(data, indent=1, default=str))

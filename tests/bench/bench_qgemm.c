@@ -6,7 +6,9 @@
  *   - the measured peak of the instruction the path is built on (a loop of
  *     independent vpdpbusd zmm / vpdpbusd ymm / vpmaddwd ymm, one core), and
  *   - OpenBLAS sgemm on the same shape (its GFLOP/s / 2 = GMAC/s).
- * Usage: bench_qgemm [--reps N] [--isa NAME] [--no-scalar] */
+ * Usage: bench_qgemm [--reps N] [--isa NAME] [--no-scalar] [--peak-only]
+ * --peak-only: just the instruction peaks (about a second; bench_models.py
+ * reads them for its "INT8 % of peak" column). */
 #include <cblas.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -176,7 +178,7 @@ static double time_sgemm(const shape *s, int threads, int reps, float *af,
 }
 
 int main(int argc, char **argv) {
-  int reps = 7, no_scalar = 0;
+  int reps = 7, no_scalar = 0, peak_only = 0;
   const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--reps") && i + 1 < argc)
@@ -185,8 +187,11 @@ int main(int argc, char **argv) {
       only = argv[++i];
     else if (!strcmp(argv[i], "--no-scalar"))
       no_scalar = 1;
+    else if (!strcmp(argv[i], "--peak-only"))
+      peak_only = 1;
     else {
-      fprintf(stderr, "usage: %s [--reps N] [--isa NAME] [--no-scalar]\n",
+      fprintf(stderr,
+              "usage: %s [--reps N] [--isa NAME] [--no-scalar] [--peak-only]\n",
               argv[0]);
       return 2;
     }
@@ -215,6 +220,7 @@ int main(int argc, char **argv) {
            "vpaddd per vpmaddwd)\n",
            peak[QI_ISA_AVX2]);
   }
+  if (peak_only) return 0;
 
   qi_pool *pool2 = qi_pool_create(2);
   if (!pool2) return 1;

@@ -20,6 +20,11 @@ SPEEDUPS = [("ort_fp32", "qinfer_fp32", "ORT FP32 / qinfer FP32"),
             ("qinfer_fp32", "qinfer_int8", "qinfer FP32 / INT8")]
 MAIN = SPEEDUPS[0]
 WITH_P90 = ("qinfer_fp32", "ort_fp32")
+# qinfer's INT8 GEMM paths (QINFER_ISA names), best first, and the instruction
+# each is built on, as bench_qgemm names it in its '# instruction peaks'.
+PEAK_INSTRUCTIONS = [("avx512vnni", "vpdpbusd zmm"), ("avxvnni", "vpdpbusd ymm"),
+                     ("avx2", "vpmaddwd ymm")]
+MIB = 2 ** 20
 # Labels for results saved before models.json carried its own.
 LABELS = {"qinfer_fp32": "qinfer FP32", "qinfer_fp32_blas_alt":
           "qinfer FP32, other OPENBLAS_CORETYPE", "ort_fp32": "ORT FP32",
@@ -74,9 +79,10 @@ def tables(data):
     """(latency head, rows, throughput head, rows): cells as strings."""
     keys, labels = data["variants"], data.get("labels", LABELS)
     pairs = pairs_of(keys)
+    peak = data.get("peak") if "qinfer_int8" in keys else None
     lat_head = ["model", "input", "GMAC", "thr", "runs"] + [
         labels[k] + (" ms med / p90" if k in WITH_P90 else " ms") for k in keys] + [
-        p[2] for p in pairs] + ["arena MiB", "other CPU"]
+        p[2] for p in pairs] + ["INT8 % of peak"] * bool(peak) + ["arena MiB", "other CPU"]
     lat_rows, tp_rows = [], []
     for m in data["models"]:
         for t in data["threads"]:
@@ -87,6 +93,8 @@ def tables(data):
                              row_runs(r)]
                             + [fmt_ms(r.get(k), k in WITH_P90) for k in keys]
                             + ["%.2f" % x if x else "-" for x in sp]
+                            + ([pct_of_peak(m["macs"], r.get("qinfer_int8"), t, peak)]
+                               if peak else [])
                             + ["%.1f" % (q["arena_bytes"] / 2**20) if "arena_bytes" in q
                                else "-",
                                "%.2f%s" % (row_others(r), " (2nd)" if any(
@@ -103,6 +111,92 @@ def tables(data):
     bkeys = [k for k in keys if any(k in (m.get("throughput") or {}) for m in data["models"])]
     tp_head = ["model"] + ["%s img/s" % labels[k] for k in bkeys] + [MAIN[2], "note"]
     return lat_head, lat_rows, tp_head, tp_rows
+
+
+def pct_of_peak(macs, r, threads, peak):
+    """Model MACs / median latency as a share of `threads` cores' peak of the
+    INT8 instruction (peak: the "peak" record of models.json)."""
+    if not r or "median" not in r or "gmacs_1core" not in peak or not macs:
+        return "-"
+    return "%.0f%%" % (100 * macs / 1e9 / (r["median"] / 1e3) / (threads * peak["gmacs_1core"]))
+
+
+def load_memory_table(data):
+    """(head, rows) per model at the lowest thread count: load + session time
+    of each qinfer variant and its ratio to one inference, ORT's session
+    creation, the arenas, and the run memory of each engine (when measured).
+    None when there is nothing to show."""
+    keys, labels = data["variants"], data.get("labels", LABELS)
+    t = str(min(data["threads"]))
+    qk = [k for k in ("qinfer_fp32", "qinfer_int8") if k in keys]
+    mem_keys = [k for k in ("qinfer_fp32", "qinfer_int8", "ort_fp32")
+                if any(k in (m.get("memory") or {}) for m in data["models"])]
+    has_load = any("load_ms" in m["latency"].get(t, {}).get(k, {})
+                   for m in data["models"] for k in qk)
+    if not has_load and not mem_keys:
+        return None
+    src = {"qinfer_fp32": ".onnx", "qinfer_int8": ".qnf"}
+    mem_label = {"qinfer_fp32": "qinfer run memory MiB",
+                 "qinfer_int8": "qinfer INT8 run memory MiB",
+                 "ort_fp32": "ORT run memory MiB"}
+    head = ["model"]
+    if has_load:
+        for k in qk:
+            head += ["%s load ms (%s)" % (labels[k], src[k]),
+                     "%s load / one inference" % labels[k].split()[-1]]
+        head += ["ORT FP32 session ms"] * ("ort_fp32" in keys)
+    head += ["%s arena MiB" % labels[k] for k in qk]
+    head += [mem_label[k] for k in mem_keys]
+    rows = []
+    for m in data["models"]:
+        r = m["latency"].get(t, {})
+        row = [m["name"]]
+        if has_load:
+            for k in qk:
+                v = r.get(k, {})
+                row += ["%.1f" % v["load_ms"] if "load_ms" in v else "-",
+                        "%.2f" % (v["load_ms"] / v["median"])
+                        if "load_ms" in v and v.get("median") else "-"]
+            if "ort_fp32" in keys:
+                v = r.get("ort_fp32", {})
+                row.append("%.0f" % v["load_ms"] if "load_ms" in v else "-")
+        row += ["%.1f" % (r[k]["arena_bytes"] / MIB) if "arena_bytes" in r.get(k, {}) else "-"
+                for k in qk]
+        mem = m.get("memory") or {}
+        row += ["%.1f%s" % (mem[k]["growth_bytes"] / MIB, "" if mem[k]["method"] ==
+                            "clear_refs" else " (hwm)")
+                if "growth_bytes" in mem.get(k, {}) else "n/a" if k in mem else "-"
+                for k in mem_keys]
+        rows.append(row)
+    return head, rows
+
+
+def load_memory_notes(data):
+    t = min(data["threads"])
+    lines = ["Load: `qinfer bench` prints `load_ms`: qi_model_load_file (FP32 from "
+             "the .onnx, INT8 from the calibrated .qnf) plus qi_session_create, timed "
+             "in the process; the figure is the median over the processes of the "
+             "%d-thread latency blocks; 'load / one inference': that over the same "
+             "variant's median latency at %d thread%s. 'ORT FP32 session ms': creating "
+             "the InferenceSession (ORT_ENABLE_ALL) from the .onnx, once." % (
+                 t, t, "s" if t > 1 else "")]
+    runs = next((v["runs"] for m in data["models"] for v in (m.get("memory") or {}).values()
+                 if "runs" in v), None)
+    if runs:
+        lines.append(
+            "Run memory: peak RSS growth from 'model loaded, session created' to "
+            "'%d inferences done' (1 thread, batch 1), each engine in a fresh process: "
+            "at the load point malloc_trim(0) returns freed heap to the system and "
+            "`5 > /proc/PID/clear_refs` resets VmHWM to VmRSS, then growth = VmHWM "
+            "after the runs - VmRSS at that point. qinfer: `qinfer bench --threads 1 "
+            "--warmup 0 --runs %d` stopped by gdb at its first qi_session_run and at "
+            "qi_session_free; ORT: a Python process with one InferenceSession "
+            "(intra_op_num_threads 1, its default CPU arena), session.run. It counts "
+            "pages first touched by the runs (activations, scratch, the allocator's "
+            "growth), not reused ones; '(hwm)': clear_refs or gdb was not available, "
+            "VmHWM after the runs - VmHWM after load (an underestimate). The probes "
+            "took %.0f s in all." % (runs, runs, data.get("run_memory_s", 0)))
+    return lines
 
 
 def slower_rows(data, pair=MAIN):
@@ -177,6 +271,27 @@ def write_report(data, out):
         "the row was measured, from /proc/stat less this benchmark's own CPU time; "
         "'(2nd)': the row was measured again, less disturbed, at the end of the run.", ""]
     lines += md_table(lat_head, lat_rows)
+    peak = data.get("peak") if "qinfer_int8" in data["variants"] else None
+    if peak:
+        lines += ["", "INT8 %% of peak: model GMAC / qinfer INT8 median latency, as a share "
+                  "of thr x the one-core peak of %s" % (
+                      peak["skip"] if "skip" in peak else
+                      "`%s`, the instruction of qinfer's %s INT8 GEMM path: %.1f GMAC/s per "
+                      "core (%s).%s GMAC counts every Conv/Gemm/MatMul of the FP32 graph, "
+                      "also those qinfer keeps in FP32." % (
+                          peak["instruction"], peak["isa"], peak["gmacs_1core"],
+                          "; ".join([peak["source"]] + [
+                              "not the lower %.1f GMAC/s %s" % (c["gmacs_1core"], c["source"])
+                              for c in peak.get("candidates", [])
+                              if c["source"] != peak["source"] and c["gmacs_1core"]]),
+                          " On that path each vpmaddwd (16 MACs) needs a "
+                          "vpaddd beside it, so 100% is out of reach."
+                          if peak["isa"] == "avx2" else ""))]
+    lm = load_memory_table(data)
+    if lm:
+        lines += ["", "## Load time and run memory, batch 1, %d thread%s" % (
+            min(data["threads"]), "s" if min(data["threads"]) > 1 else ""), ""]
+        lines += load_memory_notes(data) + [""] + md_table(*lm)
     summ = summary_lines(data)
     if summ:
         lines += ["", "## Summary", ""] + summ
@@ -218,6 +333,9 @@ def write_report(data, out):
     (out / "models.md").write_text("\n".join(lines) + "\n")
     print("\n".join(header_lines(data)))
     print("\n".join(text_table(lat_head, lat_rows)))
+    if lm:
+        print()
+        print("\n".join(text_table(*lm)))
     if summ:
         print("\n".join(summ))
     if tp_rows:
@@ -283,8 +401,6 @@ def write_chart(data, path):
 # --------------------------------------------------------------------------
 # Sections of bench_calib.py (calib.json) and bench_mixed.py (mixed.json),
 # appended to models.md by write_report when those files sit beside it.
-
-MIB = 2 ** 20
 
 
 def slope(points):
