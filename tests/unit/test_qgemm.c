@@ -240,6 +240,30 @@ static void test_residual_in_place(qt_state *st) {
   qc_data_free(&d);
 }
 
+/* The AVX2 kernel's full 4x16 blocks run two groups of 4 k per assembly
+ * iteration and an odd last group in C, and tails of 1..3 rows have code
+ * of their own: K of 1, 2, 3, 4, 5 and 1024+ groups (even and odd), one or
+ * two full blocks with and without a tail, full and partial strips,
+ * saturating data (A = 255, B = +-127) included, each on one guarded tile
+ * against the oracle. */
+static void test_avx2_k_loop(qt_state *st) {
+  const qi_qgemm_config *cfg = qi_qgemm_config_of(QI_ISA_AVX2);
+  static const size_t ks[] = {4, 8, 9, 12, 13, 17, 20, 4093, 4100};
+  static const size_t ms[] = {4, 5, 6, 7, 8, 9};
+  static const size_t ns[] = {16, 9, 8};
+  size_t idx = 0;
+  for (size_t ik = 0; ik < QC_LEN(ks); ik++)
+    for (size_t im = 0; im < QC_LEN(ms); im++)
+      for (size_t in = 0; in < QC_LEN(ns); in++, idx++) {
+        qc_case c = qc_case_make(9, 16, ks[ik], idx);
+        c.saturate = (int)(idx % QC_SAT_KINDS);
+        qc_data d;
+        if (qc_data_make(st, &c, &d))
+          qc_run_tile(st, cfg, &d, ms[im], ns[in]);
+        qc_data_free(&d);
+      }
+}
+
 static void run_isa(qt_state *st, qi_isa isa) {
   const qi_qgemm_config *cfg = qi_qgemm_config_of(isa);
   qc_sweep_tiles(st, cfg);
@@ -278,6 +302,7 @@ int main(void) {
   QT_RUN(&st, test_residual_in_place);
   QT_RUN(&st, test_scalar);
   RUN_ISA(&st, QI_ISA_AVX2, test_avx2);
+  RUN_ISA(&st, QI_ISA_AVX2, test_avx2_k_loop);
   RUN_ISA(&st, QI_ISA_AVXVNNI, test_avxvnni);
   RUN_ISA(&st, QI_ISA_AVX512VNNI, test_avx512vnni);
   qi_pool_free(g_pool2);
