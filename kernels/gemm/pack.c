@@ -6,16 +6,18 @@
 #include "gemm/gemm.h"
 
 /* bias_folded[j] = bias[j] - za * sum_k B[j][k], with the range check of
- * gemm.h: |bias_folded| + 255 * sum_k |B[j][k]| must stay below 2^31. */
+ * gemm.h: |bias_folded| + 255 * sum_k |B[j][k]| must stay below 2^31.
+ * int32 sums cannot overflow (K <= 65536, |B| <= 128) and vectorize. */
 static int fold_bias(size_t k, const int8_t *bj, const int32_t *bias,
                      size_t j, int32_t za, int32_t *out) {
-  int64_t sum = 0, abs_sum = 0;
+  int32_t sum = 0, abs_sum = 0;
   for (size_t t = 0; t < k; t++) {
-    sum += bj[t];
-    abs_sum += bj[t] < 0 ? -(int64_t)bj[t] : bj[t];
+    int32_t v = bj[t];
+    sum += v;
+    abs_sum += v < 0 ? -v : v;
   }
   int64_t folded = (bias ? bias[j] : 0) - (int64_t)za * sum;
-  int64_t reach = (folded < 0 ? -folded : folded) + 255 * abs_sum;
+  int64_t reach = (folded < 0 ? -folded : folded) + 255 * (int64_t)abs_sum;
   if (reach > INT32_MAX) return 0;
   *out = (int32_t)folded;
   return 1;
@@ -31,7 +33,8 @@ static int64_t check_all(size_t n, size_t k, const int8_t *b, size_t ldb,
   return -1;
 }
 
-/* Writes the bias and mult of one strip; returns the weights' start. */
+/* Writes the bias and mult of one strip (columns past n zero); returns the
+ * weights' start. */
 static unsigned char *strip_ends(size_t n, size_t k, size_t nr, size_t j0,
                                  size_t w_bytes, const int8_t *b, size_t ldb,
                                  const int32_t *bias, int32_t za,
@@ -50,23 +53,28 @@ static unsigned char *strip_ends(size_t n, size_t k, size_t nr, size_t j0,
   return strip + nr * 4;
 }
 
+/* The weights are written row by row of B: each row's k values go to their
+ * places in the strip, zeros (columns past n, k past K) written first. */
 int64_t qi_u8s8_gemm_pack_c4_i8(size_t n, size_t k, size_t nr,
                                 const int8_t *b, size_t ldb,
                                 const int32_t *bias, int32_t za,
                                 const float *mult, void *packed) {
   int64_t bad = check_all(n, k, b, ldb, bias, za);
   if (bad >= 0) return bad;
-  size_t groups = (k + 3) / 4;
+  size_t groups = (k + 3) / 4, full = k / 4;
   size_t strip_bytes = qi_u8s8_gemm_strip_bytes(k, nr, 1);
   unsigned char *out = packed;
   for (size_t j0 = 0; j0 < n; j0 += nr, out += strip_bytes) {
     int8_t *w = (int8_t *)strip_ends(n, k, nr, j0, 1, b, ldb, bias, za, mult,
                                      out);
     memset(w, 0, groups * nr * 4);
-    for (size_t g = 0; g < groups; g++)
-      for (size_t j = 0; j < nr && j0 + j < n; j++)
-        for (size_t t = 0; t < 4 && 4 * g + t < k; t++)
-          w[(g * nr + j) * 4 + t] = b[(j0 + j) * ldb + 4 * g + t];
+    /* w[(g * nr + j) * 4 + t] = B[j0 + j][4g + t] */
+    for (size_t j = 0; j < nr && j0 + j < n; j++) {
+      const int8_t *bj = b + (j0 + j) * ldb;
+      int8_t *wj = w + j * 4;
+      for (size_t g = 0; g < full; g++) memcpy(wj + g * nr * 4, bj + 4 * g, 4);
+      if (full < groups) memcpy(wj + full * nr * 4, bj + 4 * full, k - 4 * full);
+    }
   }
   return -1;
 }
@@ -84,12 +92,18 @@ int64_t qi_u8s8_gemm_pack_c2_i16(size_t n, size_t k, size_t nr,
     int16_t *w = (int16_t *)strip_ends(n, k, nr, j0, 2, b, ldb, bias, za,
                                        mult, out);
     memset(w, 0, groups * nr * 4 * sizeof(int16_t));
-    for (size_t g = 0; g < groups; g++)
-      for (size_t p = 0; p < 2; p++)
-        for (size_t j = 0; j < nr && j0 + j < n; j++)
-          for (size_t t = 0; t < 2 && 4 * g + 2 * p + t < k; t++)
-            w[((g * 2 + p) * nr + j) * 2 + t] =
-                b[(j0 + j) * ldb + 4 * g + 2 * p + t];
+    /* w[((g * 2 + p) * nr + j) * 2 + t] = B[j0 + j][4g + 2p + t]: with
+     * q = 2g + p the pair index, k pair q of row j at (q * nr + j) * 2. */
+    for (size_t j = 0; j < nr && j0 + j < n; j++) {
+      const int8_t *bj = b + (j0 + j) * ldb;
+      int16_t *wj = w + j * 2;
+      size_t t = 0;
+      for (; t + 2 <= k; t += 2) {
+        wj[t / 2 * nr * 2] = bj[t];
+        wj[t / 2 * nr * 2 + 1] = bj[t + 1];
+      }
+      if (t < k) wj[t / 2 * nr * 2] = bj[t];
+    }
   }
   return -1;
 }
