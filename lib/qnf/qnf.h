@@ -10,7 +10,8 @@
  * absent one, attributes of every qi_attr type including TENSOR, precision,
  * the dead flag); the graph inputs and outputs. Not saved: what the runtime
  * rebuilds (node->op, node->state, tensor->producer, which the reader
- * recomputes from the nodes; `borrowed`, always 0 after reading).
+ * recomputes from the nodes; `borrowed`, 0 after qi_qnf_read and 1 for
+ * constants after qi_qnf_read_borrowing).
  *
  * The writer refuses a graph that the reader would refuse (see
  * qnf_check_graph in qnf_internal.h): nodes must be in topological order,
@@ -43,6 +44,13 @@ qi_status qi_qnf_write_memory(const qi_graph *g, uint8_t **buf, size_t *len,
  * failure *out is NULL. */
 qi_status qi_qnf_read(const uint8_t *buf, size_t len, qi_graph **out,
                       qi_error *err);
+
+/* Same, except that the graph's constant tensors point into `buf` (marked
+ * borrowed) instead of being copied (attribute tensors are still copied): `buf` must stay valid, unchanged, as long as the
+ * graph does. For a memory-mapped file: the weights are not copied and
+ * their pages are shared with the page cache. */
+qi_status qi_qnf_read_borrowing(const uint8_t *buf, size_t len,
+                                qi_graph **out, qi_error *err);
 
 /* 1 if `buf` starts with the .qnf magic bytes (whatever its version), else 0.
  * `buf` may be NULL when len is 0. */

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ typedef struct rd {
   const uint8_t *data;
   uint64_t data_size, data_cursor;
   int ntensors;
+  int borrow; /* constants point into buf (qi_qnf_read_borrowing) */
 } rd;
 
 static qi_status rd_fail(const rd *r, size_t at, qi_status st, const char *fmt,
@@ -162,11 +164,18 @@ static qi_status rd_tensor(rd *r, qi_tensor *t, int attr_tensor,
                      who, (unsigned long long)off, (unsigned long long)size,
                      bad, (unsigned long long)r->data_cursor,
                      (unsigned long long)r->data_size);
-    t->data = malloc(size ? (size_t)size : 1);
-    if (!t->data)
-      return rd_fail(r, data_at, QI_ERR_NOMEM, "%s: out of memory (%llu bytes)",
-                     who, (unsigned long long)size);
-    if (size) memcpy(t->data, r->data + off, (size_t)size);
+    /* Attribute tensors are copied: attributes get copied around by
+     * passes; only the graph's constants are borrowed. */
+    if (r->borrow && !attr_tensor) {
+      t->data = (void *)(uintptr_t)(r->data + off);
+      t->borrowed = 1;
+    } else {
+      t->data = malloc(size ? (size_t)size : 1);
+      if (!t->data)
+        return rd_fail(r, data_at, QI_ERR_NOMEM, "%s: out of memory (%llu bytes)",
+                       who, (unsigned long long)size);
+      if (size) memcpy(t->data, r->data + off, (size_t)size);
+    }
     t->nbytes = (size_t)size;
     r->data_cursor = off + size;
   }
@@ -540,8 +549,8 @@ static void open_section(rd *r, const layout *lay, int s) {
   r->sec = k_known_names[s];
 }
 
-qi_status qi_qnf_read(const uint8_t *buf, size_t len, qi_graph **out,
-                      qi_error *err) {
+static qi_status read_graph(const uint8_t *buf, size_t len, int borrow,
+                            qi_graph **out, qi_error *err) {
   if (!out)
     return qi_fail(err, QI_ERR_INVALID_ARG, "qnf: no place for the graph");
   *out = NULL;
@@ -557,7 +566,8 @@ qi_status qi_qnf_read(const uint8_t *buf, size_t len, qi_graph **out,
   rd r = {.buf = buf,
           .err = err,
           .data = buf + lay.off[SEC_DATA],
-          .data_size = lay.size[SEC_DATA]};
+          .data_size = lay.size[SEC_DATA],
+          .borrow = borrow};
   qi_status st;
   open_section(&r, &lay, SEC_TENSORS);
   st = rd_tensors(&r, g);
@@ -579,4 +589,14 @@ qi_status qi_qnf_read(const uint8_t *buf, size_t len, qi_graph **out,
       if (g->nodes[i].out[k] >= 0) g->tensors[g->nodes[i].out[k]].producer = i;
   *out = g;
   return QI_OK;
+}
+
+qi_status qi_qnf_read(const uint8_t *buf, size_t len, qi_graph **out,
+                      qi_error *err) {
+  return read_graph(buf, len, 0, out, err);
+}
+
+qi_status qi_qnf_read_borrowing(const uint8_t *buf, size_t len,
+                                qi_graph **out, qi_error *err) {
+  return read_graph(buf, len, 1, out, err);
 }

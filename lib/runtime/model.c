@@ -227,13 +227,16 @@ qi_status qi_model_from_graph(qi_graph *g, const qi_model_options *opts,
   return st;
 }
 
+/* borrow: a .qnf's constants may point into `data`, which the model then
+ * takes over (it must outlive the graph). */
 static qi_status load_bytes(const void *data, size_t size, const char *base,
                             const qi_model_options *opts, qi_load_mode mode,
-                            qi_model **model, qi_error *err) {
+                            int borrow, qi_model **model, qi_error *err) {
   qi_graph *g = NULL;
   int qnf = qi_qnf_is_qnf(data, size);
-  qi_status st = qnf ? qi_qnf_read(data, size, &g, err)
-                     : qi_onnx_import(data, size, base, &g, err);
+  qi_status st = !qnf   ? qi_onnx_import(data, size, base, &g, err)
+                 : borrow ? qi_qnf_read_borrowing(data, size, &g, err)
+                          : qi_qnf_read(data, size, &g, err);
   /* A .qnf holds an already optimised graph: fusing it again is skipped. */
   if (st != QI_OK) {
     qi_graph_free(g);
@@ -260,7 +263,7 @@ qi_status qi_model_load_memory(const void *data, size_t size,
   *model = NULL;
   if (!data || !size)
     return qi_fail(err, QI_ERR_INVALID_ARG, "empty model buffer");
-  return load_bytes(data, size, NULL, opts, QI_LOAD_FP32, model, err);
+  return load_bytes(data, size, NULL, opts, QI_LOAD_FP32, 0, model, err);
 }
 
 qi_status qi_model_load_file(const char *path, const qi_model_options *opts,
@@ -290,7 +293,8 @@ qi_status qi_model_load_file_mode(const char *path,
     return qi_fail(err, size ? QI_ERR_NOMEM : QI_ERR_PARSE,
                    "'%s' is %zu bytes (accepted: 1 byte to 4 GiB)", path, size);
   }
-  void *buf = malloc(size);
+  /* 64-byte aligned, as the .qnf's constant blocks are within the file. */
+  void *buf = aligned_alloc(64, (size + 63) & ~(size_t)63);
   if (!buf) {
     fclose(f);
     return qi_fail(err, QI_ERR_NOMEM, "cannot allocate %zu bytes", size);
@@ -309,8 +313,16 @@ qi_status qi_model_load_file_mode(const char *path,
     slash[1] = '\0';
   else
     snprintf(base, sizeof base, ".");
-  qi_status st = load_bytes(buf, size, base, opts, mode, model, err);
-  free(buf);
+  /* A .qnf's constants stay where they were read (the model keeps the
+   * buffer) instead of being copied out tensor by tensor. The file is read,
+   * not mapped: a mapping would fault (SIGBUS) if the file were truncated
+   * or rewritten in place while the model lives. */
+  int qnf = qi_qnf_is_qnf(buf, size);
+  qi_status st = load_bytes(buf, size, base, opts, mode, qnf, model, err);
+  if (st == QI_OK && qnf)
+    (*model)->file_bytes = buf;
+  else
+    free(buf);
   if (st != QI_OK && err && !strstr(err->message, path))
     qi_error_prefix(err, "%s", path);
   return st;
@@ -327,6 +339,7 @@ void qi_model_free(qi_model *m) {
   qi_graph_free(m->g);
   free(m->io_names);
   free(m->io_start);
+  free(m->file_bytes);
   free(m);
 }
 

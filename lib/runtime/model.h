@@ -13,6 +13,9 @@ struct qi_model {
    * the graph or are the literal "". */
   const char **io_names;
   int *io_start;
+  /* A .qnf file's bytes, read once, holding the graph's constants (which
+   * the tensors borrow); NULL otherwise. Freed with the model. */
+  void *file_bytes;
 };
 
 /* Binds ops, folds constants and infers shapes in one walk over the nodes in

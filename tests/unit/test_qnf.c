@@ -101,6 +101,39 @@ static void check_round_trip(qt_state *st, const qi_graph *g,
     QT_CHECKF(st, len2 == len && buf2 && memcmp(buf, buf2, len) == 0,
               "%s: rewriting gives different bytes", what);
   }
+  /* Borrowing: the same graph, every constant of the graph pointing into
+   * buf (marked borrowed, so freeing the graph leaves buf alone) and
+   * 64-byte aligned where buf is, attribute tensors copied; freed before
+   * buf. */
+  qi_graph *b = NULL;
+  s = qi_qnf_read_borrowing(buf, len, &b, &e);
+  QT_CHECKF(st, s == QI_OK, "%s: borrowing read: %s", what, e.message);
+  if (s == QI_OK) {
+    /* qnf_graph_eq wants no borrowed tensor: compare with the flags down
+     * (each checked below), then raise them again before the free. */
+    for (int i = 0; i < b->ntensors; i++)
+      QT_CHECKF(st, b->tensors[i].borrowed == (b->tensors[i].data != NULL),
+                "%s: tensor '%s' borrowed flag %d", what, b->tensors[i].name,
+                b->tensors[i].borrowed);
+    for (int i = 0; i < b->ntensors; i++) b->tensors[i].borrowed = 0;
+    char why[600];
+    QT_CHECKF(st, qnf_graph_eq(g, b, why, sizeof why), "%s: borrowed: %s",
+              what, why);
+    for (int i = 0; i < b->ntensors; i++)
+      b->tensors[i].borrowed = b->tensors[i].data != NULL;
+    for (int i = 0; i < b->ntensors; i++) {
+      const qi_tensor *t = &b->tensors[i];
+      if (t->kind != QI_TK_CONST) continue;
+      const uint8_t *d = t->data;
+      QT_CHECKF(st, t->borrowed && d >= buf && d + t->nbytes <= buf + len,
+                "%s: constant '%s' not borrowed from the image", what,
+                t->name);
+      QT_CHECKF(st, (size_t)(d - buf) % 64 == 0,
+                "%s: constant '%s' at image offset %zu", what, t->name,
+                (size_t)(d - buf));
+    }
+  }
+  qi_graph_free(b);
   free(buf);
   free(buf2);
   qi_graph_free(r);
