@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/qconv_internal.h"
 
@@ -37,7 +38,7 @@ qi_status qi_qconv_pack_gemm(qi_qconv_packed *w, const int8_t *wts,
   size_t total;
   if (__builtin_mul_overflow(one, (size_t)p->groups, &total))
     return qi_fail(err, QI_ERR_NOMEM, "qconv pack: weights too large");
-  w->buf = aligned_alloc(QCONV_ALIGN, total);
+  w->buf = qi_alloc_large(total);
   w->gemm = calloc((size_t)p->groups, sizeof *w->gemm);
   int8_t *rows = malloc((size_t)(cg_out * k));
   if (!w->buf || !w->gemm || !rows) {

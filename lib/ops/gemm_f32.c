@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "fp32/gemv.h"
 
 #define GM_KC 256
@@ -60,8 +61,7 @@ qi_f32_gemm_bpack *qi_f32_gemm_bpack_make(const float *b, int64_t b_rs,
   if (!bp) return NULL;
   bp->k = k;
   bp->n = n;
-  bp->data = aligned_alloc(GM_ALIGN, align_up(sizeof(float) * (size_t)k *
-                                              (size_t)panel_cols(n)));
+  bp->data = qi_alloc_large(sizeof(float) * (size_t)k * (size_t)panel_cols(n));
   if (!bp->data) {
     free(bp);
     return NULL;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "onnx/onnx.h"
 #include "passes/passes.h"
@@ -294,7 +295,7 @@ qi_status qi_model_load_file_mode(const char *path,
                    "'%s' is %zu bytes (accepted: 1 byte to 4 GiB)", path, size);
   }
   /* 64-byte aligned, as the .qnf's constant blocks are within the file. */
-  void *buf = aligned_alloc(64, (size + 63) & ~(size_t)63);
+  void *buf = qi_alloc_large(size);
   if (!buf) {
     fclose(f);
     return qi_fail(err, QI_ERR_NOMEM, "cannot allocate %zu bytes", size);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/pool.h"
 #include "ops/op.h"
@@ -39,7 +40,7 @@ qi_session_options qi_session_options_default(void) {
 
 static void *alloc_aligned(size_t bytes) {
   bytes = (bytes + 63) & ~(size_t)63;
-  return aligned_alloc(64, bytes ? bytes : 64);
+  return qi_alloc_large(bytes ? bytes : 64);
 }
 
 qi_status qi_session_create(const qi_model *model,
