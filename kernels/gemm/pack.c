@@ -2,22 +2,53 @@
  * into the bias and lays the weights out in each kernel's K grouping (see
  * the layout in gemm/gemm.h). Runs once per model load, so plain loops. */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "gemm/gemm.h"
 
+/* sum_k B[j][k] and sum_k |B[j][k]| of one row. SSE2 (every x86-64):
+ * psadbw adds 16 unsigned bytes at a time, so the signed sum is taken as
+ * the sum of x ^ 0x80 (x + 128) less 128 per byte, and |x| as
+ * (x ^ s) - s with s the sign mask (-128 gives 128, its unsigned value). */
+static void row_sums(const int8_t *bj, size_t k, int64_t *sum,
+                     int64_t *abs_sum) {
+  int64_t s = 0, a = 0;
+  size_t t = 0;
+#ifdef __SSE2__
+  const __m128i bias = _mm_set1_epi8((char)0x80), zero = _mm_setzero_si128();
+  __m128i vs = zero, va = zero;
+  for (; t + 16 <= k; t += 16) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(bj + t));
+    __m128i sign = _mm_cmpgt_epi8(zero, x);
+    __m128i ax = _mm_sub_epi8(_mm_xor_si128(x, sign), sign);
+    vs = _mm_add_epi64(vs, _mm_sad_epu8(_mm_xor_si128(x, bias), zero));
+    va = _mm_add_epi64(va, _mm_sad_epu8(ax, zero));
+  }
+  int64_t lanes[4];
+  _mm_storeu_si128((__m128i *)lanes, vs);
+  _mm_storeu_si128((__m128i *)(lanes + 2), va);
+  s = lanes[0] + lanes[1] - 128 * (int64_t)t;
+  a = lanes[2] + lanes[3];
+#endif
+  for (; t < k; t++) {
+    int32_t v = bj[t];
+    s += v;
+    a += v < 0 ? -v : v;
+  }
+  *sum = s;
+  *abs_sum = a;
+}
+
 /* bias_folded[j] = bias[j] - za * sum_k B[j][k], with the range check of
- * gemm.h: |bias_folded| + 255 * sum_k |B[j][k]| must stay below 2^31.
- * int32 sums cannot overflow (K <= 65536, |B| <= 128) and vectorize. */
+ * gemm.h: |bias_folded| + 255 * sum_k |B[j][k]| must stay below 2^31. */
 static int fold_bias(size_t k, const int8_t *bj, const int32_t *bias,
                      size_t j, int32_t za, int32_t *out) {
-  int32_t sum = 0, abs_sum = 0;
-  for (size_t t = 0; t < k; t++) {
-    int32_t v = bj[t];
-    sum += v;
-    abs_sum += v < 0 ? -v : v;
-  }
+  int64_t sum, abs_sum;
+  row_sums(bj, k, &sum, &abs_sum);
   int64_t folded = (bias ? bias[j] : 0) - (int64_t)za * sum;
-  int64_t reach = (folded < 0 ? -folded : folded) + 255 * (int64_t)abs_sum;
+  int64_t reach = (folded < 0 ? -folded : folded) + 255 * abs_sum;
   if (reach > INT32_MAX) return 0;
   *out = (int32_t)folded;
   return 1;
@@ -93,16 +124,28 @@ int64_t qi_u8s8_gemm_pack_c2_i16(size_t n, size_t k, size_t nr,
                                        mult, out);
     memset(w, 0, groups * nr * 4 * sizeof(int16_t));
     /* w[((g * 2 + p) * nr + j) * 2 + t] = B[j0 + j][4g + 2p + t]: with
-     * q = 2g + p the pair index, k pair q of row j at (q * nr + j) * 2. */
-    for (size_t j = 0; j < nr && j0 + j < n; j++) {
-      const int8_t *bj = b + (j0 + j) * ldb;
-      int16_t *wj = w + j * 2;
-      size_t t = 0;
-      for (; t + 2 <= k; t += 2) {
-        wj[t / 2 * nr * 2] = bj[t];
-        wj[t / 2 * nr * 2 + 1] = bj[t + 1];
+     * q = 2g + p the pair index, k pair q of row j at (q * nr + j) * 2.
+     * Pair by pair, so each pair's nr entries (a cache line at nr = 16)
+     * are written at once. */
+    const size_t cols = n - j0 < nr ? n - j0 : nr, pairs = k / 2;
+    const int8_t *row[64];
+    for (size_t j = 0; j < cols && j < 64; j++) row[j] = b + (j0 + j) * ldb;
+    if (cols <= 64) {
+      for (size_t q = 0; q < pairs; q++) {
+        int16_t *wq = w + q * nr * 2;
+        for (size_t j = 0; j < cols; j++) {
+          wq[2 * j] = row[j][2 * q];
+          wq[2 * j + 1] = row[j][2 * q + 1];
+        }
       }
-      if (t < k) wj[t / 2 * nr * 2] = bj[t];
+      if (k % 2)
+        for (size_t j = 0; j < cols; j++)
+          w[pairs * nr * 2 + 2 * j] = row[j][k - 1];
+    } else {
+      for (size_t j = 0; j < cols; j++) {
+        const int8_t *bj = b + (j0 + j) * ldb;
+        for (size_t t = 0; t < k; t++) w[(t / 2 * nr + j) * 2 + t % 2] = bj[t];
+      }
     }
   }
   return -1;
