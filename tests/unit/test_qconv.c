@@ -14,34 +14,7 @@
 
 #include "x86_emu.h"
 
-/* The VNNI kernels over emulated intrinsics (as test_qgemm_emu.c). */
-#define MR emu512_mr
-#define NR emu512_nr
-#define load_u32 emu512_load_u32
-#define load_tail emu512_load_tail
-#define qi_u8s8_gemm_requant_ukernel_8x32c4__avx512vnni emu_ukernel_8x32c4
-#include "gemm/8x32c4-avx512vnni.c"
-#undef MR
-#undef NR
-#undef load_u32
-#undef load_tail
-#undef ROWS
-#undef GROUP
-#undef DOT_ROW
-
-#define MR emuvnni_mr
-#define NR emuvnni_nr
-#define load_u32 emuvnni_load_u32
-#define load_tail emuvnni_load_tail
-#define qi_u8s8_gemm_requant_ukernel_6x16c4__avxvnni emu_ukernel_6x16c4
-#include "gemm/6x16c4-avxvnni.c"
-#undef MR
-#undef NR
-#undef load_u32
-#undef load_tail
-#undef ROWS
-#undef GROUP
-#undef DOT_ROW
+#include "emu_vnni_kernels.h"
 
 static qi_pool *g_pool2;
 
