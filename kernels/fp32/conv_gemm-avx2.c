@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "fp32/bias_act.h"
 #include "fp32/conv_gemm.h"
 
 static const int32_t mask_table[24] = {-1, -1, -1, -1, -1, -1, -1, -1,
@@ -17,6 +18,27 @@ static const int32_t mask_table[24] = {-1, -1, -1, -1, -1, -1, -1, -1,
     c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);         \
     c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);         \
   } while (0)
+
+/* The k loop of both microkernels: A x B into the twelve c## registers,
+ * the right half skipped when nr <= 8 (B's zero padding). */
+#define K_LOOP_6X16()                                                       \
+  if (nr > 8) {                                                             \
+    for (size_t k = 0; k < kc; k++, a += QI_F32_GEMM_MR, b += ldb) {        \
+      __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);          \
+      ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);\
+    }                                                                       \
+  } else {                                                                  \
+    /* Half tile: the right half of B is zero padding; skip its FMAs. */    \
+    for (size_t k = 0; k < kc; k++, a += QI_F32_GEMM_MR, b += ldb) {        \
+      __m256 b0 = _mm256_loadu_ps(b);                                       \
+      c00 = _mm256_fmadd_ps(_mm256_broadcast_ss(a), b0, c00);               \
+      c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1), b0, c10);           \
+      c20 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2), b0, c20);           \
+      c30 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3), b0, c30);           \
+      c40 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4), b0, c40);           \
+      c50 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5), b0, c50);           \
+    }                                                                       \
+  }
 
 static inline void store_row(float *ci, __m256 v0, __m256 v1, size_t nr,
                              int accumulate) {
@@ -52,23 +74,7 @@ void qi_f32_gemm_ukernel_6x16__avx2(size_t kc, const float *a,
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
   __m256 c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   __m256 c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  if (nr > 8) {
-    for (size_t k = 0; k < kc; k++, a += QI_F32_GEMM_MR, b += ldb) {
-      __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-      ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
-    }
-  } else {
-    /* Half tile: the right half of B is zero padding; skip its FMAs. */
-    for (size_t k = 0; k < kc; k++, a += QI_F32_GEMM_MR, b += ldb) {
-      __m256 b0 = _mm256_loadu_ps(b);
-      c00 = _mm256_fmadd_ps(_mm256_broadcast_ss(a), b0, c00);
-      c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 1), b0, c10);
-      c20 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 2), b0, c20);
-      c30 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 3), b0, c30);
-      c40 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 4), b0, c40);
-      c50 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + 5), b0, c50);
-    }
-  }
+  K_LOOP_6X16()
   /* Rows past mr hold zeros from the zero-padded A panel; skip them. */
   store_row(c, c00, c01, nr, accumulate);
   if (mr > 1) store_row(c + ldc, c10, c11, nr, accumulate);
@@ -76,6 +82,106 @@ void qi_f32_gemm_ukernel_6x16__avx2(size_t kc, const float *a,
   if (mr > 3) store_row(c + 3 * ldc, c30, c31, nr, accumulate);
   if (mr > 4) store_row(c + 4 * ldc, c40, c41, nr, accumulate);
   if (mr > 5) store_row(c + 5 * ldc, c50, c51, nr, accumulate);
+}
+
+/* Fused-epilogue variant (conv_gemm.h): the same accumulation, then per
+ * row (P + acc) + bias, + residual, activation, in the unfused order. One
+ * body per activation (a constant after inlining) so the twelve
+ * accumulators plus the epilogue's constants fit the 16 registers. Partial
+ * tiles (nr < 16: the last tile of an output plane) go through the tile
+ * in memory and the scalar formulas, which round identically. */
+#define EPI_INLINE static inline __attribute__((always_inline))
+
+EPI_INLINE __m256 epi_act_ps(int act, __m256 v, const qi_f32_gemm_epi *e) {
+  if (act == QI_F32_ACT_RELU) return _mm256_max_ps(v, _mm256_setzero_ps());
+  if (act == QI_F32_ACT_CLIP)
+    return _mm256_min_ps(_mm256_set1_ps(e->hi),
+                         _mm256_max_ps(_mm256_set1_ps(e->lo), v));
+  return v;
+}
+
+EPI_INLINE void epi_row16(int act, const qi_f32_gemm_epi *e, size_t i,
+                          float *ci, __m256 v0, __m256 v1) {
+  if (e->acc) {
+    const float *p = e->acc + i * e->ld_acc;
+    v0 = _mm256_add_ps(_mm256_loadu_ps(p), v0);
+    v1 = _mm256_add_ps(_mm256_loadu_ps(p + 8), v1);
+  }
+  const __m256 bias = _mm256_set1_ps(e->bias ? e->bias[i] : 0.0f);
+  v0 = _mm256_add_ps(v0, bias);
+  v1 = _mm256_add_ps(v1, bias);
+  if (e->res) {
+    const float *r = e->res + i * e->ld_res;
+    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(r));
+    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(r + 8));
+  }
+  _mm256_storeu_ps(ci, epi_act_ps(act, v0, e));
+  _mm256_storeu_ps(ci + 8, epi_act_ps(act, v1, e));
+}
+
+static float epi_act_one(const qi_f32_gemm_epi *e, float x) {
+  if (e->act == QI_F32_ACT_RELU) return x > 0.0f ? x : 0.0f;
+  if (e->act == QI_F32_ACT_CLIP)
+    return x < e->lo ? e->lo : (x > e->hi ? e->hi : x);
+  return x;
+}
+
+static __attribute__((noinline)) void epi_partial(
+    const qi_f32_gemm_epi *e, const float t[QI_F32_GEMM_MR][QI_F32_GEMM_NR],
+    float *c, size_t ldc, size_t mr, size_t nr) {
+  for (size_t i = 0; i < mr; i++) {
+    const float bias = e->bias ? e->bias[i] : 0.0f;
+    for (size_t j = 0; j < nr; j++) {
+      float v = t[i][j];
+      if (e->acc) v = e->acc[i * e->ld_acc + j] + v;
+      v = v + bias;
+      if (e->res) v = v + e->res[i * e->ld_res + j];
+      c[i * ldc + j] = epi_act_one(e, v);
+    }
+  }
+}
+
+EPI_INLINE void ukernel_epi(int act, size_t kc, const float *a,
+                            const float *b, size_t ldb, float *c, size_t ldc,
+                            size_t mr, size_t nr, const qi_f32_gemm_epi *e) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
+  __m256 c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  __m256 c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  K_LOOP_6X16()
+  if (nr < QI_F32_GEMM_NR) {
+    float t[QI_F32_GEMM_MR][QI_F32_GEMM_NR];
+    _mm256_storeu_ps(t[0], c00); _mm256_storeu_ps(t[0] + 8, c01);
+    _mm256_storeu_ps(t[1], c10); _mm256_storeu_ps(t[1] + 8, c11);
+    _mm256_storeu_ps(t[2], c20); _mm256_storeu_ps(t[2] + 8, c21);
+    _mm256_storeu_ps(t[3], c30); _mm256_storeu_ps(t[3] + 8, c31);
+    _mm256_storeu_ps(t[4], c40); _mm256_storeu_ps(t[4] + 8, c41);
+    _mm256_storeu_ps(t[5], c50); _mm256_storeu_ps(t[5] + 8, c51);
+    epi_partial(e, (const float(*)[QI_F32_GEMM_NR])t, c, ldc, mr, nr);
+    return;
+  }
+  epi_row16(act, e, 0, c, c00, c01);
+  if (mr > 1) epi_row16(act, e, 1, c + ldc, c10, c11);
+  if (mr > 2) epi_row16(act, e, 2, c + 2 * ldc, c20, c21);
+  if (mr > 3) epi_row16(act, e, 3, c + 3 * ldc, c30, c31);
+  if (mr > 4) epi_row16(act, e, 4, c + 4 * ldc, c40, c41);
+  if (mr > 5) epi_row16(act, e, 5, c + 5 * ldc, c50, c51);
+}
+
+void qi_f32_gemm_ukernel_6x16_epi__avx2(size_t kc, const float *a,
+                                        const float *b, size_t ldb, float *c,
+                                        size_t ldc, size_t mr, size_t nr,
+                                        const qi_f32_gemm_epi *e) {
+  switch (e->act) {
+    case QI_F32_ACT_RELU:
+      ukernel_epi(QI_F32_ACT_RELU, kc, a, b, ldb, c, ldc, mr, nr, e);
+      break;
+    case QI_F32_ACT_CLIP:
+      ukernel_epi(QI_F32_ACT_CLIP, kc, a, b, ldb, c, ldc, mr, nr, e);
+      break;
+    default:
+      ukernel_epi(QI_F32_ACT_NONE, kc, a, b, ldb, c, ldc, mr, nr, e);
+      break;
+  }
 }
 
 /* B packing, one 16-float panel row (16 columns of one tap) at a time.

@@ -2,6 +2,8 @@
  * conv_gemm.h. */
 #include "fp32/conv_gemm.h"
 
+#include "fp32/bias_act.h"
+
 
 void qi_f32_gemm_ukernel_6x16__scalar(size_t kc, const float *a,
                                       const float *b, size_t ldb, float *c,
@@ -15,6 +17,40 @@ void qi_f32_gemm_ukernel_6x16__scalar(size_t kc, const float *a,
   for (size_t i = 0; i < mr; i++)
     for (size_t j = 0; j < nr; j++)
       c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+int qi_f32_gemm_epi_fusable(int act) {
+  return act == QI_F32_ACT_NONE || act == QI_F32_ACT_RELU ||
+         act == QI_F32_ACT_CLIP;
+}
+
+/* The bias_act.c formulas of the fusable kinds. */
+static float epi_act(const qi_f32_gemm_epi *e, float x) {
+  if (e->act == QI_F32_ACT_RELU) return x > 0.0f ? x : 0.0f;
+  if (e->act == QI_F32_ACT_CLIP)
+    return x < e->lo ? e->lo : (x > e->hi ? e->hi : x);
+  return x;
+}
+
+void qi_f32_gemm_ukernel_6x16_epi__scalar(size_t kc, const float *a,
+                                          const float *b, size_t ldb, float *c,
+                                          size_t ldc, size_t mr, size_t nr,
+                                          const qi_f32_gemm_epi *e) {
+  float acc[QI_F32_GEMM_MR][QI_F32_GEMM_NR] = {{0}};
+  for (size_t k = 0; k < kc; k++)
+    for (size_t i = 0; i < mr; i++)
+      for (size_t j = 0; j < nr; j++)
+        acc[i][j] += a[k * QI_F32_GEMM_MR + i] * b[k * ldb + j];
+  for (size_t i = 0; i < mr; i++) {
+    float bias = e->bias ? e->bias[i] : 0.0f;
+    for (size_t j = 0; j < nr; j++) {
+      float v = acc[i][j];
+      if (e->acc) v = e->acc[i * e->ld_acc + j] + v;
+      v = v + bias;
+      if (e->res) v = v + e->res[i * e->ld_res + j];
+      c[i * ldc + j] = epi_act(e, v);
+    }
+  }
 }
 
 void qi_f32_gemm_pack_a_6(const float *w, int64_t m, int64_t k, int64_t ldw,

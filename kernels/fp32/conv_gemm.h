@@ -34,6 +34,48 @@ void qi_f32_gemm_ukernel_6x16__avx2(size_t kc, const float *a,
                                     size_t ldc, size_t mr, size_t nr,
                                     int accumulate);
 
+/* The microkernel with the convolution's tail fused into its one store
+ * (no second pass over the output): for i < mr, j < nr
+ *
+ *   C[i][j] = act(((P[i][j] + sum_k A * B) + bias[i]) + R[i][j])
+ *
+ * with P the partial sums of the earlier K blocks (acc; none when NULL),
+ * bias[i] 0 when bias is NULL (only bias[0..mr) is read), R the residual
+ * (none when NULL). The additions run in the order of the unfused path
+ * (accumulate, then bias_act.h), so results match it bit for bit. act is
+ * QI_F32_ACT_NONE, _RELU or _CLIP (lo, hi) with the bias_act.h formulas;
+ * other kinds are the caller's job (qi_f32_gemm_epi_fusable). acc and res
+ * may equal c (same element read before it is written); only the mr x nr
+ * corner of each is touched, any nr. */
+typedef struct qi_f32_gemm_epi {
+  const float *acc;
+  size_t ld_acc;
+  const float *bias;
+  const float *res;
+  size_t ld_res;
+  int act;
+  float lo, hi;
+} qi_f32_gemm_epi;
+
+typedef void (*qi_f32_gemm_ukernel_epi_fn)(size_t kc, const float *a,
+                                           const float *b, size_t ldb,
+                                           float *c, size_t ldc, size_t mr,
+                                           size_t nr,
+                                           const qi_f32_gemm_epi *e);
+
+/* 1 if act (a bias_act.h kind) can run inside the fused microkernel. */
+int qi_f32_gemm_epi_fusable(int act);
+
+void qi_f32_gemm_ukernel_6x16_epi__scalar(size_t kc, const float *a,
+                                          const float *b, size_t ldb, float *c,
+                                          size_t ldc, size_t mr, size_t nr,
+                                          const qi_f32_gemm_epi *e);
+/* Needs AVX2 and FMA. */
+void qi_f32_gemm_ukernel_6x16_epi__avx2(size_t kc, const float *a,
+                                        const float *b, size_t ldb, float *c,
+                                        size_t ldc, size_t mr, size_t nr,
+                                        const qi_f32_gemm_epi *e);
+
 /* Packs rows [m0, m0 + 6) of the row-major m x k matrix w (row stride ldw)
  * into a panel of k * 6 floats, zero past row m. */
 void qi_f32_gemm_pack_a_6(const float *w, int64_t m, int64_t k, int64_t ldw,

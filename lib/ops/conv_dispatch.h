@@ -19,6 +19,8 @@ typedef struct qi_f32_conv_kernels {
   qi_f32_gemm_ukernel_fn gemm_ukernel;
   qi_f32_gemm_pack_b_fn pack_b;
   qi_f32_gemm_pack_a_fn pack_a;
+  /* gemm_ukernel with the epilogue fused into its store. */
+  qi_f32_gemm_ukernel_epi_fn gemm_ukernel_epi;
 } qi_f32_conv_kernels;
 
 /* Reads the features and QINFER_ISA on each call (cheap; call it once per

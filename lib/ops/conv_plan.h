@@ -21,6 +21,9 @@ typedef enum conv_algo {
 typedef struct conv_packed {
   qi_f32_gemm_ukernel_fn ukernel;
   qi_f32_gemm_pack_b_fn pack_b;
+  /* The ukernel's variant with the epilogue fused into the last K block's
+   * store; NULL when the activation cannot be fused (set by build). */
+  qi_f32_gemm_ukernel_epi_fn ukernel_epi;
   float *wpack;       /* [group][K block][panel][kc][6], owned */
   int64_t *boff;      /* K offsets of B rows, owned */
   int direct;         /* B packed straight from the (padded) input: 1-D/2-D */
@@ -33,6 +36,7 @@ typedef struct conv_packed {
   int64_t panels_per_task;
   int64_t kc;         /* K block */
   int prepack;        /* pack all of B before the tasks (they split M) */
+  int panel_outer;    /* per K block: each weight panel over every B tile */
 } conv_packed;
 
 typedef struct conv_plan {

@@ -12,12 +12,15 @@
  * convolutions im2col each block into per-thread scratch first.
  *
  * Tasks are (group, column block, block of 6-row weight panels). Per K
- * block of PK_KC rows a task packs its B columns into 16-wide panels (so
- * the microkernel streams contiguous, cache-friendly memory) and runs
+ * block of up to PK_KC rows a task packs its B columns into 16-wide panels
+ * (so the microkernel streams contiguous, cache-friendly memory) and runs
  * every weight panel over them, accumulating straight into the output
  * (or, when the residual shares the output buffer or rows would end in
- * masked stores, into a per-thread tile); the epilogue (bias, residual,
- * activation) then runs on the finished tile while it is in cache. When
+ * masked stores, into a per-thread tile). The last K block's microkernel
+ * call adds those partial sums, the bias and the residual and applies the
+ * activation (ReLU / Clip / none) in its one store to the output; other
+ * activations run as a separate pass over the finished tile while it is
+ * in cache. When
  * the output is small and tasks split the weight panels, B is packed once
  * up front instead of by every task. Weights are packed
  * [group][K block][panel][kc][6] so one K block of all panels streams
@@ -65,12 +68,27 @@ int conv_packed_layout(conv_plan *p) {
   int64_t split = blocks >= PK_MIN_TASKS ? 1 : ceil_div(PK_MIN_TASKS, blocks);
   if (split > pk->npanels) split = pk->npanels;
   pk->panels_per_task = ceil_div(pk->npanels, split);
-  pk->kc = kk < PK_KC ? kk : PK_KC;
+  /* K blocks of equal size (a multiple of 8 up to PK_KC) rather than
+   * PK_KC-sized ones and a short tail: 576 = 3 x 192, not 256 + 256 + 64,
+   * whose last block pays the tile's C traffic for a quarter of the work. */
+  const int64_t nkb = ceil_div(kk, PK_KC);
+  pk->kc = ceil_div(ceil_div(kk, nkb), 8) * 8;
+  if (pk->kc > kk) pk->kc = kk;
   /* Few columns (tasks split the weight panels): B read straight from the
    * input rows would be read ldb apart, a cache line or two per k, by
    * every panel of every task; packed once up front it streams
    * contiguously instead (r50 1x1 convolutions on 7x7: 1.2x). */
   if (split > 1 && pk->panels_per_task >= 4) pk->b_rows = 0;
+  /* Panel-outer tile order where the output side weighs more than the
+   * weight side: K no larger than the task's output channels (twice that
+   * with a residual to read). Six output rows per microkernel call, each
+   * call on other rows, defeat the prefetchers; small K leaves them
+   * little compute to hide behind (r50 1x1 + residual, 1 thread on the
+   * Zen 3 dev VM: 64->256 on 56x56 1.07-1.13x, 128->512 and 256->1024
+   * 1.03-1.07x; 3x3 and K > M layers: no change or slower, so they keep
+   * the B-tile-outer order). */
+  const int64_t mtask = pk->panels_per_task * QI_F32_GEMM_MR;
+  pk->panel_outer = kk <= (p->has_sum ? 2 : 1) * mtask;
   pk->prepack = !pk->b_rows && split > 1 &&
                 g->group * ceil_div(pk->ncols, pk->nc) * kk * pk->nc <=
                     PK_PREPACK_MAX;
@@ -143,6 +161,13 @@ qi_status conv_packed_build(conv_plan *p, const float *w, const char *node,
         qi_f32_gemm_pack_a_6(w + gi * mg * kk + kb, mg, kc, kk,
                              q * QI_F32_GEMM_MR, pk_apanel(pk, kk, gi, kb, kc, q));
     }
+  pk->ukernel_epi = NULL;
+  if (qi_f32_gemm_epi_fusable(p->epi.act.kind)) {
+    if (pk->ukernel == qi_f32_gemm_ukernel_6x16__avx2)
+      pk->ukernel_epi = qi_f32_gemm_ukernel_6x16_epi__avx2;
+    else if (pk->ukernel == qi_f32_gemm_ukernel_6x16__scalar)
+      pk->ukernel_epi = qi_f32_gemm_ukernel_6x16_epi__scalar;
+  }
   for (int64_t k = 0; k < kk; k++) {
     if (!pk->direct) { /* rows of the im2col block */
       pk->boff[k] = k * pk->nc;
@@ -273,11 +298,18 @@ static void pk_task(void *arg, size_t t, int thread) {
   float *cbuf = thread_area(j, thread);
   /* Accumulate straight into the output unless the residual lives there
    * (it must be read before its place is written), or the row tails would
-   * need masked stores (slow on some CPUs; the tile buffer avoids them). */
+   * need masked stores (slow on some CPUs; the tile buffer avoids them).
+   * With the fused epilogue only the partial sums of the K blocks before
+   * the last go there; the last block's store writes the output itself. */
   const int direct_out =
       !(j->io->res && j->io->res == j->io->y) && pk->ncols % 8 == 0;
   const int64_t ohw = qi_conv_geom_out_plane(g);
-  float *yg = j->io->y + (j->b * g->cout + gi * mg) * ohw;
+  const int64_t m0 = gi * mg; /* first output channel of the group */
+  float *yg = j->io->y + (j->b * g->cout + m0) * ohw;
+  const float *rg =
+      j->io->res ? j->io->res + (j->b * g->cout + m0) * ohw : NULL;
+  const float *biasg = j->io->bias ? j->io->bias + m0 : NULL;
+  const qi_f32_act *act = &p->epi.act;
   const int64_t ldc = direct_out ? ohw : pk->nc;
   float *bpack = (float *)((char *)cbuf + pk_cbuf_bytes(pk));
   const int64_t nj = j1 - j0;
@@ -298,29 +330,47 @@ static void pk_task(void *arg, size_t t, int thread) {
     } else {
       pack_block(j, thread, gi, kb, kc, j0, j1, bpack);
     }
-    /* One B tile (kc x 16, L1-sized) against every weight panel of the
-     * task, the panels streaming from L2 (24 bytes per k from L2 instead
-     * of 64). On the Zen 3 dev VM this measured within noise of the
-     * panel-outer order; kept as the textbook blocking. */
-    for (int64_t c = 0; c < nj; c += QI_F32_GEMM_NR) {
+    /* Tile order (see conv_packed_layout): one B tile (kc x 16, L1-sized)
+     * against every weight panel of the task, the panels streaming from L2
+     * (24 bytes per k from L2 instead of 64), or, panel_outer, one weight
+     * panel over every B tile, so the output (and residual) rows are
+     * written left to right instead of six rows here, six rows there. */
+    const int64_t nt = ceil_div(nj, QI_F32_GEMM_NR), nq = q1 - q0;
+    const int last_kb = kb + kc == kk;
+    for (int64_t it = 0; it < nt * nq; it++) {
+      const int64_t c = (pk->panel_outer ? it % nt : it / nq) * QI_F32_GEMM_NR;
+      const int64_t q = q0 + (pk->panel_outer ? it / nt : it % nq);
       /* The tile buffer has room for 16 columns and B is zero past nj:
        * there, round the width up to 8 or 16, which store without masks.
        * The output itself gets the exact width. */
-      size_t nr = nj - c < QI_F32_GEMM_NR ? (size_t)(nj - c) : QI_F32_GEMM_NR;
+      const size_t nr_out =
+          nj - c < QI_F32_GEMM_NR ? (size_t)(nj - c) : QI_F32_GEMM_NR;
+      size_t nr = nr_out;
       if (!direct_out) nr = nr <= 8 ? 8 : QI_F32_GEMM_NR;
       const float *b = c < full ? brow + c : bp + (c - full) * kc;
       const size_t ldb = c < full ? (size_t)(pk->hp * pk->wp) : QI_F32_GEMM_NR;
-      for (int64_t q = q0; q < q1; q++) {
-        const float *a = pk_apanel(pk, kk, gi, kb, kc, q);
-        int64_t mr = mg - q * QI_F32_GEMM_MR;
-        if (mr > QI_F32_GEMM_MR) mr = QI_F32_GEMM_MR;
-        float *crow = direct_out ? yg + q * QI_F32_GEMM_MR * ohw + j0
-                                 : cbuf + (q - q0) * QI_F32_GEMM_MR * pk->nc;
+      const float *a = pk_apanel(pk, kk, gi, kb, kc, q);
+      int64_t mr = mg - q * QI_F32_GEMM_MR;
+      if (mr > QI_F32_GEMM_MR) mr = QI_F32_GEMM_MR;
+      float *crow = direct_out ? yg + q * QI_F32_GEMM_MR * ohw + j0
+                               : cbuf + (q - q0) * QI_F32_GEMM_MR * pk->nc;
+      if (!pk->ukernel_epi || !last_kb) {
         pk->ukernel((size_t)kc, a, b, ldb, crow + c, (size_t)ldc, (size_t)mr,
                     nr, kb > 0);
+        continue;
       }
+      /* Last K block, epilogue fused: partial sums (if any) + this block,
+       * bias, residual, activation, stored once into the output. */
+      const int64_t yoff = q * QI_F32_GEMM_MR * ohw + j0 + c;
+      const qi_f32_gemm_epi e = {kb > 0 ? crow + c : NULL, (size_t)ldc,
+                                 biasg ? biasg + q * QI_F32_GEMM_MR : NULL,
+                                 rg ? rg + yoff : NULL, (size_t)ohw,
+                                 act->kind, act->alpha, act->beta};
+      pk->ukernel_epi((size_t)kc, a, b, ldb, yg + yoff, (size_t)ohw,
+                      (size_t)mr, nr_out, &e);
     }
   }
+  if (pk->ukernel_epi) return;
   if (direct_out)
     out_in_place(j, gi, q0, q1, j0, j1);
   else

@@ -413,6 +413,93 @@ static void test_gemm_ukernel(qt_state *st) {
   free(bp);
 }
 
+/* The fused-epilogue microkernel, scalar and dispatched: every mr x nr,
+ * with or without partial sums, bias and residual, each fusable
+ * activation, the partial sums or the residual aliasing C. It must equal
+ * the same variant's plain microkernel followed by the bias_act tail (the
+ * unfused path) bit for bit, and a float64 reference within REL_TOL. C
+ * and the partial sums / residual are exact-sized for ASan. */
+static void test_gemm_ukernel_epi(qt_state *st) {
+  enum { KC = 29, LDC = 21, LDP = 23, LDR = 18 };
+  rng r = {98765};
+  float *a = rnd_array(&r, KC * 6), *bp = rnd_array(&r, KC * 16);
+  float *bias = rnd_array(&r, 6);
+  const qi_f32_conv_kernels k = qi_f32_conv_kernels_get();
+  const qi_f32_gemm_ukernel_fn plain[2] = {qi_f32_gemm_ukernel_6x16__scalar,
+                                           k.gemm_ukernel};
+  const qi_f32_gemm_ukernel_epi_fn epi[2] = {
+      qi_f32_gemm_ukernel_6x16_epi__scalar, k.gemm_ukernel_epi};
+  const qi_f32_bias_act_fn tail[2] = {qi_f32_bias_act__scalar, k.bias_act};
+  const int acts[3] = {QI_F32_ACT_NONE, QI_F32_ACT_RELU, QI_F32_ACT_CLIP};
+  int bad = 0, differ = 0, n = 0;
+  for (int f = 0; f < 2; f++)
+    for (size_t mr = 1; mr <= 6; mr++)
+      for (size_t nr = 1; nr <= 16; nr++)
+        for (int mode = 0; mode < 16; mode++) {
+          const int has_p = mode & 1, has_b = mode & 2, has_r = mode & 4;
+          const int alias = (mode & 8) && (has_p || has_r);
+          if ((mode & 8) && !alias) continue;
+          const qi_f32_act act = {acts[(mr + nr + (size_t)mode) % 3], -0.4f,
+                                  0.6f};
+          const size_t cn = (mr - 1) * LDC + nr;
+          float *c = rnd_array(&r, (int64_t)cn);
+          float *pp = rnd_array(&r, (int64_t)((mr - 1) * LDP + nr));
+          float *rr = rnd_array(&r, (int64_t)((mr - 1) * LDR + nr));
+          /* Aliased: the residual (else the partial sums) lives in C. */
+          const int res_in_c = alias && has_r, p_in_c = alias && !has_r;
+          const float *pv = p_in_c ? c : pp, *rv = res_in_c ? c : rr;
+          const size_t ldp = p_in_c ? LDC : LDP, ldr = res_in_c ? LDC : LDR;
+          /* Unfused: partial sums into a copy, then the tail per row. */
+          float *want = malloc(sizeof(float) * cn);
+          double ref[6][16];
+          for (size_t i = 0; i < mr; i++)
+            for (size_t j = 0; j < nr; j++) {
+              want[i * LDC + j] = has_p ? pv[i * ldp + j] : 0.0f;
+              double v = has_p ? (double)pv[i * ldp + j] : 0.0;
+              for (int kk = 0; kk < KC; kk++)
+                v += (double)a[kk * 6 + i] * bp[kk * 16 + (int)j];
+              if (has_b) v += bias[i];
+              if (has_r) v += rv[i * ldr + j];
+              if (act.kind == QI_F32_ACT_RELU) v = v > 0.0 ? v : 0.0;
+              if (act.kind == QI_F32_ACT_CLIP)
+                v = v < act.alpha ? act.alpha : (v > act.beta ? act.beta : v);
+              ref[i][j] = v;
+            }
+          plain[f](KC, a, bp, 16, want, LDC, mr, nr, has_p);
+          for (size_t i = 0; i < mr; i++)
+            tail[f](&act, has_b ? bias[i] : 0.0f, want + i * LDC,
+                    has_r ? rv + i * ldr : NULL, want + i * LDC, nr);
+          qi_f32_gemm_epi e = {has_p ? pv : NULL, ldp, has_b ? bias : NULL,
+                               has_r ? rv : NULL, ldr, act.kind, act.alpha,
+                               act.beta};
+          epi[f](KC, a, bp, 16, c, LDC, mr, nr, &e);
+          for (size_t i = 0; i < mr; i++)
+            for (size_t j = 0; j < nr; j++) {
+              float got = c[i * LDC + j];
+              differ += memcmp(&got, &want[i * LDC + j], sizeof got) != 0;
+              bad += !(fabs(got - ref[i][j]) <=
+                       REL_TOL * (fabs(ref[i][j]) + 1.0));
+            }
+          n++;
+          free(c);
+          free(pp);
+          free(rr);
+          free(want);
+        }
+  QT_CHECKF(st, bad == 0, "fused microkernel: %d outputs out of tolerance",
+            bad);
+  QT_CHECKF(st, differ == 0, "fused microkernel: %d outputs differ from the "
+            "unfused path", differ);
+  QT_CHECKF(st, n == 2 * 6 * 16 * 14, "fused microkernel: %d cases ran", n);
+  QT_CHECK(st, qi_f32_gemm_epi_fusable(QI_F32_ACT_RELU) &&
+                   qi_f32_gemm_epi_fusable(QI_F32_ACT_CLIP) &&
+                   qi_f32_gemm_epi_fusable(QI_F32_ACT_NONE) &&
+                   !qi_f32_gemm_epi_fusable(QI_F32_ACT_SIGMOID));
+  free(a);
+  free(bp);
+  free(bias);
+}
+
 /* The B packers: columns walk output rows of an image (strides 1, 2, 3,
  * runs cut at row ends, unaligned starts, partial last panel); the
  * dispatched packer must equal the scalar one bit for bit, and both the
@@ -510,6 +597,7 @@ int main(void) {
   QT_RUN(&st, test_dwconv3_kernel);
   QT_RUN(&st, test_dwconv8_fused_kernel);
   QT_RUN(&st, test_gemm_ukernel);
+  QT_RUN(&st, test_gemm_ukernel_epi);
   QT_RUN(&st, test_pack_b);
   QT_RUN(&st, test_bias_act_kernels);
   return qt_summary(&st);

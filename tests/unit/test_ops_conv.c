@@ -247,6 +247,25 @@ static const conv_case conv_cases[] = {
     {"dw3_c1_w32_relu", 2, 1, 1, 1, 1, {5, 32}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 0, 0, 0},
     {"dw3_c17_w33_sum_alias_clip", 2, 2, 17, 17, 17, {6, 33}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_CLIP, 1, 1, 0},
     {"dw3_s2_out25_sum_clip", 2, 1, 3, 3, 3, {7, 50}, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_CLIP, 1, 0, 0},
+    /* Packed path with the epilogue fused into the last K block's store:
+     * several K blocks (partial sums in the tile buffer when the residual
+     * aliases the output or rows end mid-vector, else in the output),
+     * column tails, odd channel counts, 1x1 read in place or packed. */
+    {"packed_kblocks_alias_relu", 2, 1, 40, 13, 1, {9, 11}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 1, 1, 0},
+    {"packed_kblocks_sum_relu_w10", 2, 1, 33, 20, 1, {8, 10}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 1, 0, 0},
+    {"packed_1x1_kblocks_alias_relu", 2, 2, 300, 14, 1, {5, 7}, {1, 1}, {0}, {0}, {0}, 0, NULL, 0, QI_ACT_RELU, 1, 1, 0},
+    /* Clip keeps |y| <= 0.7, so its cases keep K small: the relative
+     * error is taken against max |y|. */
+    {"packed_3x3_sum_clip_m9", 2, 2, 5, 9, 1, {9, 10}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_CLIP, 1, 0, 0},
+    {"packed_3x3_alias_clip_w13", 2, 1, 4, 8, 1, {6, 13}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_CLIP, 1, 1, 0},
+    {"packed_1x1_s2_sum_noact", 2, 1, 24, 19, 1, {13, 12}, {1, 1}, {2, 2}, {0}, {0}, 0, NULL, 1, 0, 1, 0, 0},
+    {"packed_wide_3kblocks_relu", 2, 1, 64, 7, 1, {20, 24}, {3, 3}, {1, 1}, {0}, {1, 1, 1, 1}, 1, NULL, 0, QI_ACT_RELU, 0, 0, 0},
+    {"packed_s2_alias_relu_m11", 2, 2, 29, 11, 1, {15, 13}, {3, 3}, {2, 2}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 1, 1, 0},
+    /* K (264: two blocks) <= 2 x output channels with a residual: the
+     * panel-outer tile order, partial sums in the tile buffer (aliased
+     * residual, 900 columns) or in the output (928 columns). */
+    {"packed_panel_outer_alias_relu", 2, 1, 264, 138, 1, {30, 30}, {1, 1}, {0}, {0}, {0}, 0, NULL, 1, QI_ACT_RELU, 1, 1, 0},
+    {"packed_panel_outer_sum_noact", 2, 1, 264, 138, 1, {29, 32}, {1, 1}, {0}, {0}, {0}, 0, NULL, 1, 0, 1, 0, 0},
     /* Narrower rows: eight planes at a time, residual and ReLU/Clip fused
      * into the transposed store (other activations after it). */
     {"dw8_c1_3x5_relu", 2, 1, 1, 1, 1, {3, 5}, {3, 3}, {0}, {0}, {1, 1, 1, 1}, 1, NULL, 1, QI_ACT_RELU, 0, 0, 0},
