@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "openblas_idle.h"
+
 typedef struct job {
   calib_cli *c; /* auto_mode is set when the default build falls back */
   qi_calibrator *cal;
@@ -280,6 +282,7 @@ static int finish(job *j) {
 }
 
 int main(int argc, char **argv) {
+  qi_tools_stop_openblas_threads();
   calib_cli c;
   int rc = calib_parse_args(argc, argv, &c);
   if (rc == 1) return 0;

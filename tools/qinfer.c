@@ -13,6 +13,7 @@
 
 #include "eval_imagenet.h"
 #include "npy.h"
+#include "openblas_idle.h"
 #include "qinfer.h"
 
 #define MAX_ARGS 32
@@ -378,6 +379,7 @@ static int cmd_eval(const cli *c, qi_model *m) {
 }
 
 int main(int argc, char **argv) {
+  qi_tools_stop_openblas_threads();
   cli c;
   if (!parse_cli(argc, argv, &c)) return usage();
   int known = !strcmp(c.cmd, "run") || !strcmp(c.cmd, "bench") || !strcmp(c.cmd, "inspect") ||
