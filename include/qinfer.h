@@ -90,6 +90,10 @@ typedef struct qi_model_options {
    * duration of the load call. */
   const struct qi_binding *frozen_inputs;
   int num_frozen_inputs;
+  /* Threads that pack the weights for the kernels at load (nodes in
+   * parallel): 0 (default) one per online CPU, at most 8; 1 the calling
+   * thread only. */
+  int load_threads;
 } qi_model_options;
 
 typedef struct qi_session_options {

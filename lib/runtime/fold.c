@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/pool.h"
 #include "ops/op.h"
 #include "runtime/model.h"
 
@@ -227,16 +229,59 @@ qi_status qi_graph_infer_and_fold(qi_graph *g, int fold, qi_error *err) {
   return qi_graph_compact(g, err);
 }
 
-qi_status qi_graph_prepare(qi_graph *g, qi_error *err) {
-  for (int i = 0; i < g->nnodes; i++) {
-    qi_node *n = &g->nodes[i];
-    if (!n->op->prepare) continue;
-    qi_status st = n->op->prepare(g, n, err);
-    if (st != QI_OK) {
+typedef struct prep_job {
+  qi_graph *g;
+  const int *nodes;   /* indices of the nodes with a prepare */
+  qi_status *st;      /* per task */
+  qi_error *errs;     /* per task */
+} prep_job;
+
+static void prep_task(void *arg, size_t t, int thread) {
+  (void)thread;
+  const prep_job *j = arg;
+  qi_node *n = &j->g->nodes[j->nodes[t]];
+  j->st[t] = n->op->prepare(j->g, n, &j->errs[t]);
+}
+
+/* prepare only writes its own node (the graph is const to it), so nodes
+ * prepare in parallel; packing large weights is most of a .qnf's load. */
+qi_status qi_graph_prepare(qi_graph *g, int nthreads, qi_error *err) {
+  int count = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i].op->prepare) count++;
+  if (count == 0) return QI_OK;
+  if (nthreads <= 0) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    nthreads = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
+  }
+  if (nthreads > count) nthreads = count;
+  int *nodes = malloc(sizeof(int) * (size_t)count);
+  qi_status *st = calloc((size_t)count, sizeof *st);
+  qi_error *errs = calloc((size_t)count, sizeof *errs);
+  qi_pool *pool = nodes && st && errs && nthreads > 1
+                      ? qi_pool_create(nthreads)
+                      : NULL;
+  qi_status res = QI_OK;
+  if (!nodes || !st || !errs) {
+    res = qi_fail(err, QI_ERR_NOMEM, "out of memory preparing the graph");
+  } else {
+    count = 0;
+    for (int i = 0; i < g->nnodes; i++)
+      if (g->nodes[i].op->prepare) nodes[count++] = i;
+    prep_job j = {g, nodes, st, errs};
+    qi_pool_run(pool, prep_task, &j, (size_t)count); /* NULL pool: here */
+    for (int t = 0; t < count && res == QI_OK; t++) {
+      if (st[t] == QI_OK) continue;
+      const qi_node *n = &g->nodes[nodes[t]];
+      if (err) *err = errs[t];
       if (err && !strstr(err->message, n->name))
         qi_error_prefix(err, "node '%s' (%s)", n->name, n->op_type);
-      return st;
+      res = st[t];
     }
   }
-  return QI_OK;
+  qi_pool_free(pool);
+  free(nodes);
+  free(st);
+  free(errs);
+  return res;
 }

@@ -205,7 +205,7 @@ static qi_status finish_load(qi_graph *g, const qi_model_options *opts,
     QI_TRY(qi_graph_infer_and_fold(g, 0, err));
   }
   QI_TRY(qi_graph_drop_unused_tensors(g, err));
-  QI_TRY(qi_graph_prepare(g, err));
+  QI_TRY(qi_graph_prepare(g, opts->load_threads, err));
   qi_model *m = calloc(1, sizeof *m);
   if (!m) return qi_fail(err, QI_ERR_NOMEM, "out of memory");
   m->g = g;

@@ -45,7 +45,9 @@ qi_status qi_model_load_file_mode(const char *path,
                                   const qi_model_options *opts,
                                   qi_load_mode mode, qi_model **model,
                                   qi_error *err);
-/* Runs op->prepare on every node. */
-qi_status qi_graph_prepare(qi_graph *g, qi_error *err);
+/* Runs every node's prepare (packs weights), nodes spread over `nthreads`
+ * threads (0: one per online CPU, at most 8). On failure the error is the
+ * first failing node's in graph order. */
+qi_status qi_graph_prepare(qi_graph *g, int nthreads, qi_error *err);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ThreadSanitizer run of tests/unit/test_concurrency.c: one model shared by
 # 8 sessions on 8 threads (some with their own 2-thread pool), 1000 runs
-# each, plus the per-op determinism checks at 1, 2 and 3 threads. The whole
+# each, plus the per-op determinism checks at 1, 2 and 3 threads; and of
+# tests/unit/test_prepare.c (weights packed by several threads at load). The whole
 # library is rebuilt with -fsanitize=thread into build-tsan/ (through the
 # Makefile, so the flags stay those of the normal build); any race report
 # fails the suite. A deliberately racy canary is built and run first, so a
@@ -54,21 +55,24 @@ pass=$((pass + 1))
 t0=$SECONDS
 if ! make --no-print-directory -j"$(nproc)" BUILD="$TSAN_BUILD" LIB="$TSAN_BUILD/libqinfer.a" \
   CC="$CC" EXTRA_CFLAGS="-fsanitize=thread" LDFLAGS="-fsanitize=thread" \
-  "$TSAN_BUILD/tests/test_concurrency" >"$TSAN_BUILD/build.log" 2>&1; then
+  "$TSAN_BUILD/tests/test_concurrency" "$TSAN_BUILD/tests/test_prepare" \
+  >"$TSAN_BUILD/build.log" 2>&1; then
   tail -n 20 "$TSAN_BUILD/build.log"
   fail=$((fail + 1))
   summary
 fi
 echo "built with -fsanitize=thread in $((SECONDS - t0)) s"
 
-t0=$SECONDS
-log=$TSAN_BUILD/logs/test_concurrency.log
-if "$TSAN_BUILD/tests/test_concurrency" >"$log" 2>&1; then
-  pass=$((pass + 1))
-  echo "ok   test_concurrency under ThreadSanitizer ($((SECONDS - t0)) s): $(tail -n 1 "$log")"
-else
-  fail=$((fail + 1))
-  echo "FAIL test_concurrency under ThreadSanitizer (log $log):"
-  grep -E 'WARNING|SUMMARY|FAIL|#[0-9] ' "$log" | head -n 20 | sed 's/^/    /'
-fi
+for t in test_concurrency test_prepare; do
+  t0=$SECONDS
+  log=$TSAN_BUILD/logs/$t.log
+  if "$TSAN_BUILD/tests/$t" >"$log" 2>&1; then
+    pass=$((pass + 1))
+    echo "ok   $t under ThreadSanitizer ($((SECONDS - t0)) s): $(tail -n 1 "$log")"
+  else
+    fail=$((fail + 1))
+    echo "FAIL $t under ThreadSanitizer (log $log):"
+    grep -E 'WARNING|SUMMARY|FAIL|#[0-9] ' "$log" | head -n 20 | sed 's/^/    /'
+  fi
+done
 summary

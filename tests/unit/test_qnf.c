@@ -508,7 +508,7 @@ static qi_model *reload(qt_state *st, const qi_model *a, const char *what) {
   if (!g) return NULL;
   qi_status s = qi_graph_bind_ops(g, &e);
   if (s == QI_OK) s = qi_graph_infer_and_fold(g, 1, &e);
-  if (s == QI_OK) s = qi_graph_prepare(g, &e);
+  if (s == QI_OK) s = qi_graph_prepare(g, 1, &e);
   QT_CHECKF(st, s == QI_OK, "%s: preparing the reloaded graph: %s", what,
             e.message);
   qi_model *b = calloc(1, sizeof *b);
