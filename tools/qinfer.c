@@ -4,7 +4,8 @@
  *   qinfer inspect MODEL
  *   qinfer eval MODEL --images DIR --labels TSV [--limit N]
  *   qinfer convert MODEL --out MODEL.qnf
- * Common options: --threads N, --shape NAME=1x3x224x224.
+ * Common options: --threads N, --shape NAME=1x3x224x224, --load-threads N
+ * (threads packing weights at load; 0, the default: one per CPU).
  * Uses only the public API (include/qinfer.h). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 
 typedef struct cli {
   const char *cmd, *model;
-  int threads, warmup, runs, profile;
+  int threads, warmup, runs, profile, load_threads;
   const char *out_prefix, *images, *labels;
   int limit;
   int ninputs;
@@ -37,7 +38,7 @@ static int usage(void) {
           "       qinfer inspect MODEL\n"
           "       qinfer eval MODEL --images DIR --labels TSV [--limit N]\n"
           "       qinfer convert MODEL --out MODEL.qnf\n"
-          "options: --threads N  --shape NAME=D0xD1x...\n");
+          "options: --threads N  --shape NAME=D0xD1x...  --load-threads N\n");
   return 2;
 }
 
@@ -79,6 +80,7 @@ static int parse_cli(int argc, char **argv, cli *c) {
     }
     if (!v) return 0;
     if (!strcmp(a, "--threads")) c->threads = atoi(v);
+    else if (!strcmp(a, "--load-threads")) c->load_threads = atoi(v);
     else if (!strcmp(a, "--warmup")) c->warmup = atoi(v);
     else if (!strcmp(a, "--runs")) c->runs = atoi(v);
     else if (!strcmp(a, "--out")) c->out_prefix = v;
@@ -98,6 +100,7 @@ static qi_model *load(const cli *c) {
   qi_model_options mo = qi_model_options_default();
   mo.input_shapes = c->shapes;
   mo.num_input_shapes = c->nshapes;
+  mo.load_threads = c->load_threads;
   qi_model *m = NULL;
   qi_error e;
   if (qi_model_load_file(c->model, &mo, &m, &e) != QI_OK) {

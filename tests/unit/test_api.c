@@ -114,13 +114,26 @@ static void test_unsupported_op(qt_state *st) {
   qi_model_free(m);
 }
 
-static void test_bad_bindings(qt_state *st) {
-  qi_model *m = NULL;
+/* MODEL loaded with one default session; 0 (and a failed check) if not. */
+static int open_model(qt_state *st, qi_model **m, qi_session **s) {
   qi_error e;
-  QT_CHECK(st, qi_model_load_file(MODEL, NULL, &m, &e) == QI_OK);
-  if (!m) return;
-  qi_session *s = NULL;
-  QT_CHECK(st, qi_session_create(m, NULL, &s, &e) == QI_OK);
+  *m = NULL;
+  *s = NULL;
+  QT_CHECKF(st, qi_model_load_file(MODEL, NULL, m, &e) == QI_OK, "%s",
+            e.message);
+  if (!*m) return 0;
+  QT_CHECKF(st, qi_session_create(*m, NULL, s, &e) == QI_OK, "%s", e.message);
+  return *s != NULL;
+}
+
+static void test_bad_bindings(qt_state *st) {
+  qi_model *m;
+  qi_session *s;
+  qi_error e;
+  if (!open_model(st, &m, &s)) {
+    qi_model_free(m);
+    return;
+  }
   float *x = calloc(IN_COUNT, 4), y[1000];
   int64_t wrong[4] = {1, 3, 200, 224};
   qi_binding in = {"data", QI_FLOAT32, 4, in_shape, x, IN_COUNT * 4};
@@ -173,12 +186,13 @@ static void test_bad_bindings(qt_state *st) {
  * filled at the end, one output bound twice fills both, and nothing of a
  * run's buffers leaks into the next run. Every way gives the same bytes. */
 static void test_buffers_in_place(qt_state *st) {
-  qi_model *m = NULL;
+  qi_model *m;
+  qi_session *s;
   qi_error e;
-  QT_CHECK(st, qi_model_load_file(MODEL, NULL, &m, &e) == QI_OK);
-  if (!m) return;
-  qi_session *s = NULL;
-  QT_CHECK(st, qi_session_create(m, NULL, &s, &e) == QI_OK);
+  if (!open_model(st, &m, &s)) {
+    qi_model_free(m);
+    return;
+  }
   float *x1 = malloc(IN_COUNT * 4), *x2 = malloc(IN_COUNT * 4);
   float *keep = malloc(IN_COUNT * 4), *big = malloc(IN_COUNT * 4);
   float y1[1000], y2[1000], y3[1000], y4[1000];
