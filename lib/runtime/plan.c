@@ -11,28 +11,40 @@ typedef struct live_block {
   int tensor;
 } live_block;
 
+static size_t data_bytes(const qi_tensor *t) {
+  return (size_t)qi_shape_numel(&t->shape) * qi_dtype_size(t->dtype);
+}
+
+/* Arena bytes: rounded up so that every offset stays aligned. */
 static size_t tensor_bytes(const qi_tensor *t) {
-  size_t b = (size_t)qi_shape_numel(&t->shape) * qi_dtype_size(t->dtype);
-  return (b + QI_ARENA_ALIGN - 1) & ~(size_t)(QI_ARENA_ALIGN - 1);
+  return (data_bytes(t) + QI_ARENA_ALIGN - 1) & ~(size_t)(QI_ARENA_ALIGN - 1);
+}
+
+static int is_concat(const qi_node *n) {
+  return !n->dead && strcmp(n->op_type, "Concat") == 0 && n->nout == 1 &&
+         n->out[0] >= 0;
 }
 
 /* A Concat whose inputs are contiguous pieces of its output (every axis
  * before the concat axis has extent 1) gets those inputs placed inside its
  * output: their producers write there and the Concat copies nothing. An
  * input qualifies when it is an activation produced by an earlier node,
- * neither a graph input nor output, not a Concat output placed this way
- * itself (no nesting), listed once, not already placed in another Concat,
+ * neither a graph input nor output, not itself a Concat's output (no
+ * nesting), listed once, not already placed in another Concat,
  * and its piece starts on a QI_ARENA_ALIGN boundary. view_of[t] >= 0 names
  * the output holding input t, at byte view_off[t]; the output's lifetime
  * grows to cover its inputs'. */
 static void place_concat_inputs(const qi_graph *g, int *first, int *last,
                                 int *view_of, size_t *view_off) {
   const int nn = g->nnodes;
+  /* Concat outputs, which stay where they are (no views of views). */
+  unsigned char *cat_out = calloc((size_t)g->ntensors + 1, 1);
+  if (!cat_out) return; /* an optimisation only */
+  for (int i = 0; i < nn; i++)
+    if (is_concat(&g->nodes[i])) cat_out[g->nodes[i].out[0]] = 1;
   for (int i = 0; i < nn; i++) {
     const qi_node *n = &g->nodes[i];
-    if (n->dead || strcmp(n->op_type, "Concat") != 0 || n->nout != 1 ||
-        n->out[0] < 0 || n->nin < 2)
-      continue;
+    if (!is_concat(n) || n->nin < 2) continue;
     const int to = n->out[0];
     const qi_shape *os = &g->tensors[to].shape;
     int axis = qi_norm_axis(qi_attr_int(n, "axis", 0), os->rank);
@@ -41,20 +53,11 @@ static void place_concat_inputs(const qi_graph *g, int *first, int *last,
     size_t off = 0;
     for (int k = 0; ok && k < n->nin; k++) {
       int t = n->in[k];
-      if (t < 0 || g->tensors[t].kind == QI_TK_CONST || first[t] < 0 ||
-          first[t] >= i || last[t] >= nn || view_of[t] >= 0 ||
-          off % QI_ARENA_ALIGN != 0)
-        ok = 0;
+      ok = t >= 0 && g->tensors[t].kind != QI_TK_CONST && first[t] >= 0 &&
+           first[t] < i && last[t] < nn && view_of[t] < 0 && !cat_out[t] &&
+           off % QI_ARENA_ALIGN == 0;
       for (int j = 0; ok && j < k; j++) ok = n->in[j] != t;
-      /* A Concat output that holds views itself stays where it is. */
-      for (int j = 0; ok && j < nn; j++)
-        if (j != i && !g->nodes[j].dead &&
-            strcmp(g->nodes[j].op_type, "Concat") == 0 &&
-            g->nodes[j].nout == 1 && g->nodes[j].out[0] == t)
-          ok = 0;
-      if (ok)
-        off += (size_t)qi_shape_numel(&g->tensors[t].shape) *
-               qi_dtype_size(g->tensors[t].dtype);
+      if (ok) off += data_bytes(&g->tensors[t]);
     }
     if (!ok) continue;
     off = 0;
@@ -62,12 +65,12 @@ static void place_concat_inputs(const qi_graph *g, int *first, int *last,
       int t = n->in[k];
       view_of[t] = to;
       view_off[t] = off;
-      off += (size_t)qi_shape_numel(&g->tensors[t].shape) *
-             qi_dtype_size(g->tensors[t].dtype);
+      off += data_bytes(&g->tensors[t]);
       if (first[t] < first[to]) first[to] = first[t];
       if (last[t] > last[to]) last[to] = last[t];
     }
   }
+  free(cat_out);
 }
 
 qi_status qi_plan_build(const qi_graph *g, qi_plan *plan, qi_error *err) {
