@@ -194,9 +194,10 @@ void qi_session_free(qi_session *session);
 /* Runs the model once. Every model input must be bound; any subset of the
  * outputs may be requested. No copies: the run reads the input buffers in
  * place (they must stay unchanged until it returns; it never writes them)
- * and its last nodes write the output buffers directly, except an output
- * buffer that overlaps an input buffer, which is filled at the end. When
- * the run fails, the output buffers' contents are unspecified. */
+ * and its nodes write the output buffers directly, except an output buffer
+ * that overlaps an input buffer or an earlier output binding's buffer:
+ * those are filled at the end, in binding order. When the run fails, the
+ * output buffers' contents are unspecified. */
 qi_status qi_session_run(qi_session *session, const qi_binding *inputs,
                          int num_inputs, qi_binding *outputs, int num_outputs,
                          qi_error *err);

@@ -147,12 +147,23 @@ static void unbind_all(qi_session *s) {
   for (int i = 0; i < g->noutputs; i++) s->bound[g->outputs[i]] = NULL;
 }
 
-/* Output i is written straight into the caller's buffer unless the tensor
- * is a graph input or constant, already stands for another buffer, or the
- * buffer overlaps an input buffer (which the run still reads). */
-static void bind_output(qi_session *s, const qi_binding *b, int t,
+static int find_index(const qi_graph *g, const int *list, int n,
+                      const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(g->tensors[list[i]].name, name) == 0) return i;
+  return -1;
+}
+
+/* Output binding `o` is written straight into the caller's buffer unless
+ * its tensor is a graph input or constant, already stands for another
+ * buffer, or the buffer overlaps an input buffer (which the run still
+ * reads) or an earlier output binding's (written during the run too); such
+ * an output is copied at the end instead. */
+static void bind_output(qi_session *s, const qi_binding *outputs, int o,
                         const qi_binding *inputs, int num_inputs) {
   const qi_graph *g = s->model->g;
+  const qi_binding *b = &outputs[o];
+  const int t = g->outputs[find_index(g, g->outputs, g->noutputs, b->name)];
   const qi_tensor *tt = &g->tensors[t];
   if (tt->kind == QI_TK_CONST || s->bound[t] ||
       s->plan.offset[t] == QI_NO_OFFSET)
@@ -163,14 +174,10 @@ static void bind_output(qi_session *s, const qi_binding *b, int t,
   for (int i = 0; i < num_inputs; i++)
     if (ranges_meet(b->data, n, inputs[i].data, inputs[i].size_bytes))
       return;
+  for (int i = 0; i < o; i++)
+    if (ranges_meet(b->data, n, outputs[i].data, outputs[i].size_bytes))
+      return;
   s->bound[t] = b->data;
-}
-
-static int find_index(const qi_graph *g, const int *list, int n,
-                      const char *name) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(g->tensors[list[i]].name, name) == 0) return i;
-  return -1;
 }
 
 static qi_status check_binding(const qi_tensor *t, const qi_binding *b,
@@ -299,10 +306,7 @@ static qi_status run_impl(qi_session *s, const qi_binding *inputs,
   }
   if (st != QI_OK) return st;
   for (int i = 0; i < num_outputs; i++)
-    bind_output(s, &outputs[i],
-                g->outputs[find_index(g, g->outputs, g->noutputs,
-                                      outputs[i].name)],
-                inputs, num_inputs);
+    bind_output(s, outputs, i, inputs, num_inputs);
   for (int i = 0; i < g->ninputs; i++)
     QI_TRY(show_tensor(s, g->inputs[i], cb, user, err));
 
