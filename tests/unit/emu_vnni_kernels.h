@@ -12,13 +12,7 @@
 #define load_tail emu512_load_tail
 #define qi_u8s8_gemm_requant_ukernel_8x32c4__avx512vnni emu_ukernel_8x32c4
 #include "gemm/8x32c4-avx512vnni.c"
-#undef MR
-#undef NR
-#undef load_u32
-#undef load_tail
-#undef ROWS
-#undef GROUP
-#undef DOT_ROW
+#include "emu_kernel_end.h"
 
 #define MR emuvnni_mr
 #define NR emuvnni_nr
@@ -26,12 +20,6 @@
 #define load_tail emuvnni_load_tail
 #define qi_u8s8_gemm_requant_ukernel_6x16c4__avxvnni emu_ukernel_6x16c4
 #include "gemm/6x16c4-avxvnni.c"
-#undef MR
-#undef NR
-#undef load_u32
-#undef load_tail
-#undef ROWS
-#undef GROUP
-#undef DOT_ROW
+#include "emu_kernel_end.h"
 
 #endif

@@ -115,26 +115,28 @@ static void test_unsupported_op(qt_state *st) {
   qi_model_free(m);
 }
 
-/* MODEL loaded with one default session; 0 (and a failed check) if not. */
-static int open_model(qt_state *st, qi_model **m, qi_session **s) {
+/* `path` loaded with one default session; on failure (a failed check)
+ * nothing is left to free and 0 is returned. */
+static int open_model(qt_state *st, const char *path, qi_model **m,
+                      qi_session **s) {
   qi_error e;
   *m = NULL;
   *s = NULL;
-  QT_CHECKF(st, qi_model_load_file(MODEL, NULL, m, &e) == QI_OK, "%s",
+  QT_CHECKF(st, qi_model_load_file(path, NULL, m, &e) == QI_OK, "%s",
             e.message);
   if (!*m) return 0;
   QT_CHECKF(st, qi_session_create(*m, NULL, s, &e) == QI_OK, "%s", e.message);
-  return *s != NULL;
+  if (*s) return 1;
+  qi_model_free(*m);
+  *m = NULL;
+  return 0;
 }
 
 static void test_bad_bindings(qt_state *st) {
   qi_model *m;
   qi_session *s;
   qi_error e;
-  if (!open_model(st, &m, &s)) {
-    qi_model_free(m);
-    return;
-  }
+  if (!open_model(st, MODEL, &m, &s)) return;
   float *x = calloc(IN_COUNT, 4), y[1000];
   int64_t wrong[4] = {1, 3, 200, 224};
   qi_binding in = {"data", QI_FLOAT32, 4, in_shape, x, IN_COUNT * 4};
@@ -190,10 +192,7 @@ static void test_buffers_in_place(qt_state *st) {
   qi_model *m;
   qi_session *s;
   qi_error e;
-  if (!open_model(st, &m, &s)) {
-    qi_model_free(m);
-    return;
-  }
+  if (!open_model(st, MODEL, &m, &s)) return;
   float *x1 = malloc(IN_COUNT * 4), *x2 = malloc(IN_COUNT * 4);
   float *keep = malloc(IN_COUNT * 4), *big = malloc(IN_COUNT * 4);
   float y1[1000], y2[1000], y3[1000], y4[1000];
@@ -242,13 +241,10 @@ static void test_buffers_in_place(qt_state *st) {
  * binding's values, as documented (overlapping outputs are copied at the
  * end, in binding order). Split of [1..6] into three [2] outputs. */
 static void test_outputs_sharing_a_buffer(qt_state *st) {
-  qi_model *m = NULL;
-  qi_session *s = NULL;
+  qi_model *m;
+  qi_session *s;
   qi_error e;
-  QT_CHECKF(st, qi_model_load_file(SPLIT_MODEL, NULL, &m, &e) == QI_OK, "%s",
-            e.message);
-  if (!m) return;
-  QT_CHECK(st, qi_session_create(m, NULL, &s, &e) == QI_OK);
+  if (!open_model(st, SPLIT_MODEL, &m, &s)) return;
   const int64_t in_shape6[1] = {6}, out_shape2[1] = {2};
   float x[6] = {1, 2, 3, 4, 5, 6}, shared[2], third[2];
   qi_binding in = {"input", QI_FLOAT32, 1, in_shape6, x, sizeof x};
@@ -258,7 +254,7 @@ static void test_outputs_sharing_a_buffer(qt_state *st) {
       {"output_2", QI_FLOAT32, 1, out_shape2, shared, sizeof shared},
       {"output_3", QI_FLOAT32, 1, out_shape2, third, sizeof third},
       {"output_1", QI_FLOAT32, 1, out_shape2, shared, sizeof shared}};
-  QT_CHECKF(st, s && qi_session_run(s, &in, 1, out, 3, &e) == QI_OK, "%s",
+  QT_CHECKF(st, qi_session_run(s, &in, 1, out, 3, &e) == QI_OK, "%s",
             e.message);
   QT_CHECK(st, shared[0] == 1.0f && shared[1] == 2.0f);
   QT_CHECK(st, third[0] == 5.0f && third[1] == 6.0f);

@@ -22,13 +22,7 @@
 #define qi_u8s8_gemm_requant_ukernel_4x16c2__avx2 emu_ukernel_4x16c2
 #define qi_u8s8_gemm_apack_u16__avx2 emu_apack_u16
 #include "gemm/4x16c2-avx2.c"
-#undef MR
-#undef NR
-#undef load_u32
-#undef load_tail
-#undef ROWS
-#undef GROUP
-#undef DOT_ROW
+#include "emu_kernel_end.h"
 
 static qi_pool *g_pool2;
 
