@@ -89,7 +89,8 @@ void qi_f32_gemm_ukernel_6x16__avx2(size_t kc, const float *a,
  * body per activation (a constant after inlining) so the twelve
  * accumulators plus the epilogue's constants fit the 16 registers. Partial
  * tiles (nr < 16: the last tile of an output plane) go through the tile
- * in memory and the scalar formulas, which round identically. */
+ * in memory and qi_f32_gemm_epi_tile, the scalar formulas, which round
+ * identically. */
 #define EPI_INLINE static inline __attribute__((always_inline))
 
 EPI_INLINE __m256 epi_act_ps(int act, __m256 v, const qi_f32_gemm_epi *e) {
@@ -119,28 +120,6 @@ EPI_INLINE void epi_row16(int act, const qi_f32_gemm_epi *e, size_t i,
   _mm256_storeu_ps(ci + 8, epi_act_ps(act, v1, e));
 }
 
-static float epi_act_one(const qi_f32_gemm_epi *e, float x) {
-  if (e->act == QI_F32_ACT_RELU) return x > 0.0f ? x : 0.0f;
-  if (e->act == QI_F32_ACT_CLIP)
-    return x < e->lo ? e->lo : (x > e->hi ? e->hi : x);
-  return x;
-}
-
-static __attribute__((noinline)) void epi_partial(
-    const qi_f32_gemm_epi *e, const float t[QI_F32_GEMM_MR][QI_F32_GEMM_NR],
-    float *c, size_t ldc, size_t mr, size_t nr) {
-  for (size_t i = 0; i < mr; i++) {
-    const float bias = e->bias ? e->bias[i] : 0.0f;
-    for (size_t j = 0; j < nr; j++) {
-      float v = t[i][j];
-      if (e->acc) v = e->acc[i * e->ld_acc + j] + v;
-      v = v + bias;
-      if (e->res) v = v + e->res[i * e->ld_res + j];
-      c[i * ldc + j] = epi_act_one(e, v);
-    }
-  }
-}
-
 EPI_INLINE void ukernel_epi(int act, size_t kc, const float *a,
                             const float *b, size_t ldb, float *c, size_t ldc,
                             size_t mr, size_t nr, const qi_f32_gemm_epi *e) {
@@ -156,7 +135,7 @@ EPI_INLINE void ukernel_epi(int act, size_t kc, const float *a,
     _mm256_storeu_ps(t[3], c30); _mm256_storeu_ps(t[3] + 8, c31);
     _mm256_storeu_ps(t[4], c40); _mm256_storeu_ps(t[4] + 8, c41);
     _mm256_storeu_ps(t[5], c50); _mm256_storeu_ps(t[5] + 8, c51);
-    epi_partial(e, (const float(*)[QI_F32_GEMM_NR])t, c, ldc, mr, nr);
+    qi_f32_gemm_epi_tile(e, (const float(*)[QI_F32_GEMM_NR])t, c, ldc, mr, nr);
     return;
   }
   epi_row16(act, e, 0, c, c00, c01);

@@ -32,6 +32,21 @@ static float epi_act(const qi_f32_gemm_epi *e, float x) {
   return x;
 }
 
+void qi_f32_gemm_epi_tile(const qi_f32_gemm_epi *e,
+                          const float t[QI_F32_GEMM_MR][QI_F32_GEMM_NR],
+                          float *c, size_t ldc, size_t mr, size_t nr) {
+  for (size_t i = 0; i < mr; i++) {
+    const float bias = e->bias ? e->bias[i] : 0.0f;
+    for (size_t j = 0; j < nr; j++) {
+      float v = t[i][j];
+      if (e->acc) v = e->acc[i * e->ld_acc + j] + v;
+      v = v + bias;
+      if (e->res) v = v + e->res[i * e->ld_res + j];
+      c[i * ldc + j] = epi_act(e, v);
+    }
+  }
+}
+
 void qi_f32_gemm_ukernel_6x16_epi__scalar(size_t kc, const float *a,
                                           const float *b, size_t ldb, float *c,
                                           size_t ldc, size_t mr, size_t nr,
@@ -41,16 +56,7 @@ void qi_f32_gemm_ukernel_6x16_epi__scalar(size_t kc, const float *a,
     for (size_t i = 0; i < mr; i++)
       for (size_t j = 0; j < nr; j++)
         acc[i][j] += a[k * QI_F32_GEMM_MR + i] * b[k * ldb + j];
-  for (size_t i = 0; i < mr; i++) {
-    float bias = e->bias ? e->bias[i] : 0.0f;
-    for (size_t j = 0; j < nr; j++) {
-      float v = acc[i][j];
-      if (e->acc) v = e->acc[i * e->ld_acc + j] + v;
-      v = v + bias;
-      if (e->res) v = v + e->res[i * e->ld_res + j];
-      c[i * ldc + j] = epi_act(e, v);
-    }
-  }
+  qi_f32_gemm_epi_tile(e, (const float(*)[QI_F32_GEMM_NR])acc, c, ldc, mr, nr);
 }
 
 void qi_f32_gemm_pack_a_6(const float *w, int64_t m, int64_t k, int64_t ldw,

@@ -63,6 +63,12 @@ typedef void (*qi_f32_gemm_ukernel_epi_fn)(size_t kc, const float *a,
                                            size_t nr,
                                            const qi_f32_gemm_epi *e);
 
+/* The fused epilogue over an accumulated mr x nr tile t (scalar formulas;
+ * both microkernels' partial tiles end here). */
+void qi_f32_gemm_epi_tile(const qi_f32_gemm_epi *e,
+                          const float t[QI_F32_GEMM_MR][QI_F32_GEMM_NR],
+                          float *c, size_t ldc, size_t mr, size_t nr);
+
 /* 1 if act (a bias_act.h kind) can run inside the fused microkernel. */
 int qi_f32_gemm_epi_fusable(int act);
 
