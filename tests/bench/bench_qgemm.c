@@ -4,7 +4,8 @@
  * (M x N x K: pixels x output channels x taps*input channels), with 1 and 2
  * threads: the median time of the repeats, as GMAC/s, beside
  *   - the measured peak of the instruction the path is built on (a loop of
- *     independent vpdpbusd zmm / vpdpbusd ymm / vpmaddwd ymm, one core), and
+ *     independent vpdpbusd zmm / vpdpbusd ymm / vpmaddwd ymm, one core;
+ *     also vpmaddwd with each result added by a vpaddd, the AVX2 step), and
  *   - OpenBLAS sgemm on the same shape (its GFLOP/s / 2 = GMAC/s).
  * Usage: bench_qgemm [--reps N] [--isa NAME] [--no-scalar] [--peak-only]
  * --peak-only: just the instruction peaks (about a second; bench_models.py
@@ -75,6 +76,21 @@ static void loop_ymm_dpbusd(long n) {
   __asm__ volatile("vpxor %%ymm14, %%ymm14, %%ymm14\n\t"
                    "vpxor %%ymm15, %%ymm15, %%ymm15\n\t"
                    "1:\n\t" REP14(YMM_DP) "dec %0\n\tjnz 1b\n\t"
+                   "vzeroupper"
+                   : "+r"(n)::CLOBBERS);
+}
+/* The exact AVX2 GEMM's step: each vpaddd adds a vpmaddwd's result into
+ * its accumulator (ymm0..6), seven independent pairs per iteration. */
+#define YMM_MADD_ADD(acc, tmp)                      \
+  "vpmaddwd %%ymm15, %%ymm14, %%ymm" #tmp "\n\t"      \
+  "vpaddd %%ymm" #tmp ", %%ymm" #acc ", %%ymm" #acc "\n\t"
+static void loop_ymm_madd_add(long n) {
+  __asm__ volatile("vpxor %%ymm14, %%ymm14, %%ymm14\n\t"
+                   "vpxor %%ymm15, %%ymm15, %%ymm15\n\t"
+                   "1:\n\t" YMM_MADD_ADD(0, 7) YMM_MADD_ADD(1, 8)
+                   YMM_MADD_ADD(2, 9) YMM_MADD_ADD(3, 10) YMM_MADD_ADD(4, 11)
+                   YMM_MADD_ADD(5, 12) YMM_MADD_ADD(6, 13)
+                   "dec %0\n\tjnz 1b\n\t"
                    "vzeroupper"
                    : "+r"(n)::CLOBBERS);
 }
@@ -219,6 +235,10 @@ int main(int argc, char **argv) {
     printf("vpmaddwd ymm: %.1f GMAC/s (the exact AVX2 path also needs a "
            "vpaddd per vpmaddwd)\n",
            peak[QI_ISA_AVX2]);
+    /* 7 pairs of 16 MACs per iteration = 14 x 8. */
+    printf("vpmaddwd, each followed by a vpaddd of its result, ymm: %.1f "
+           "GMAC/s (the exact AVX2 kernel's step, in its plainest order)\n",
+           peak_gmacs(loop_ymm_madd_add, 8));
   }
   if (peak_only) return 0;
 
