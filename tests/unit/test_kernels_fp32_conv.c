@@ -169,7 +169,8 @@ static int dw3_case(rng *r, const qi_f32_dw2d *p, int res_mode, int act_kind) {
 
 static void test_dwconv3_kernel(qt_state *st) {
   if (qi_f32_conv_kernels_get().dwconv2d != qi_f32_dwconv2d__avx2) {
-    QT_CHECK(st, 1); /* no AVX2 here: the kernel is never selected */
+    (void)st; /* no AVX2 here: the kernel is never selected */
+    printf("skip %s: this CPU lacks avx2\n", __func__);
     return;
   }
   rng r = {4242};
@@ -290,7 +291,8 @@ static int dw8_case(rng *r, const qi_f32_dw2d *p, int lanes, int res_mode,
 
 static void test_dwconv8_fused_kernel(qt_state *st) {
   if (!qi_f32_conv_kernels_get().dwconv2d_x8) {
-    QT_CHECK(st, 1); /* no AVX2 here: the kernel is never selected */
+    (void)st; /* no AVX2 here: the kernel is never selected */
+    printf("skip %s: this CPU lacks avx2\n", __func__);
     return;
   }
   QT_CHECK(st, qi_f32_dwconv2d_x8_fuses(&(qi_f32_act){QI_F32_ACT_CLIP, 0, 6}));

@@ -195,7 +195,8 @@ static void test_im2col_rows(qt_state *st) {
  * followed only by the documented slack, also against a guard page. */
 static void test_im2col_u16(qt_state *st) {
   if (!qi_cpu_features_have(qi_cpu_features_get(), QI_ISA_AVX2)) {
-    QT_CHECKF(st, 1, "no AVX2: the fused path is never taken");
+    (void)st; /* no AVX2: the fused path is never taken */
+    printf("skip %s: this CPU lacks avx2\n", __func__);
     return;
   }
   /* N H W Cin Cout KH KW SH SW DH DW PT PL PB PR G */
