@@ -42,7 +42,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_load import cpu_description, cpu_snapshot, git, others_cores  # noqa: E402
+from bench_load import (cpu_description, cpu_snapshot, git, others_cores,  # noqa: E402
+                        write_results)
 from bench_report import calib_lines  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -406,14 +407,7 @@ def main(argv=None):
             (args.out / "calib.json").write_text(json.dumps(data, indent=1))
     data["fp32_ms"].append(fp32_block(args, env))   # one more, after the last
     data["fp32_ms_median"] = statistics.median(data["fp32_ms"])
-    data["load_end"] = " ".join("%.2f" % x for x in os.getloadavg())
-    data["wall_s"] = time.perf_counter() - t_start
-    (args.out / "calib.json").write_text(json.dumps(data, indent=1))
-    lines = calib_lines(data)
-    (args.out / "calib.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print("bench_calib: wrote %s/calib.{md,json} in %.0f s" % (args.out, data["wall_s"]),
-          flush=True)
+    write_results(args.out, "calib", data, calib_lines(data), t_start, "bench_calib")
     return 0
 
 

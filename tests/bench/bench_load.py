@@ -1,7 +1,9 @@
 """How busy the rest of the machine is while a benchmark runs: the build
 machines are shared, and a figure taken while other processes held a core
 says little. From /proc/stat (whole machine) less this process's own CPU
-time and that of its waited-for children."""
+time and that of its waited-for children. Also the final write of a
+benchmark step's results (write_results)."""
+import json
 import os
 import time
 
@@ -45,3 +47,15 @@ def git(root, *args):
     import subprocess
     r = subprocess.run(["git", "-C", str(root)] + list(args), capture_output=True, text=True)
     return r.stdout.strip() or "?"
+
+
+def write_results(out, stem, data, lines, t_start, tool):
+    """Final write of a benchmark step: end load average and wall time into
+    data, OUT/STEM.json and OUT/STEM.md (the table lines), printed too."""
+    data["load_end"] = " ".join("%.2f" % x for x in os.getloadavg())
+    data["wall_s"] = time.perf_counter() - t_start
+    (out / (stem + ".json")).write_text(json.dumps(data, indent=1))
+    (out / (stem + ".md")).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print("%s: wrote %s/%s.{md,json} in %.0f s" % (tool, out, stem, data["wall_s"]),
+          flush=True)

@@ -46,7 +46,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_load import cpu_description, cpu_snapshot, git, others_cores  # noqa: E402
+from bench_load import (cpu_description, cpu_snapshot, git, others_cores,  # noqa: E402
+                        write_results)
 from bench_report import QUIET_CORES, mixed_lines  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -353,14 +354,7 @@ def main(argv=None):
         data["models"].append(entry)
         data["wall_s"] = time.perf_counter() - t_start
         (args.out / "mixed.json").write_text(json.dumps(data, indent=1))
-    data["load_end"] = " ".join("%.2f" % x for x in os.getloadavg())
-    data["wall_s"] = time.perf_counter() - t_start
-    (args.out / "mixed.json").write_text(json.dumps(data, indent=1))
-    lines = mixed_lines(data)
-    (args.out / "mixed.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print("bench_mixed: wrote %s/mixed.{md,json} in %.0f s" % (args.out, data["wall_s"]),
-          flush=True)
+    write_results(args.out, "mixed", data, mixed_lines(data), t_start, "bench_mixed")
     return 0
 
 
